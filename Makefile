@@ -1,0 +1,42 @@
+# Every target does its own set-up, idempotently: a fresh clone needs only `make run` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL_DIR := .models/tiny-llama
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck bench setup model clean
+
+setup: $(STAMP)
+
+# Re-installs whenever the pinned dependencies change.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $@
+
+model: $(MODEL_DIR)/config.json
+
+$(MODEL_DIR)/config.json: | $(STAMP)
+	$(VENV)/bin/vllm-deploy make-tiny-model $(MODEL_DIR)
+
+run: $(STAMP) model
+	$(VENV)/bin/vllm-deploy serve --engine reference --model $(MODEL_DIR) \
+		--served-model-name tiny-llama --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_engines.py
+
+clean:
+	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from vllm_deploy.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""The `vllm-deploy` command. Subcommands parse options and delegate; no logic lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from vllm_deploy.engines.config import EngineName, FaultSettings, ServeConfig, SimulatedSettings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="vllm-deploy: run and operate vLLM in production on Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in err["loc"])
+    flag = "--" + field.replace("sim.faults.", "sim-").replace("sim.", "sim-").replace("_", "-")
+    return f"{flag} has value {err.get('input')!r}: {err['msg']}"
+
+
+@app.command("make-tiny-model")
+def make_tiny_model_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the model into.")],
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+) -> None:
+    """Write a tiny random-weight Llama model and its tokenizer (offline, deterministic)."""
+    from vllm_deploy.engines.tiny_model import make_tiny_model
+
+    sizes = make_tiny_model(out_dir, seed=seed)
+    typer.echo(
+        f"wrote {out_dir}: {sizes['parameters']} parameters, vocabulary {sizes['vocab_size']}"
+    )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(
+    ctx: typer.Context,
+    model: Annotated[
+        str, typer.Option(help="Model directory (reference, vllm) or name (simulated).")
+    ],
+    engine: Annotated[EngineName, typer.Option(help="What produces tokens.")] = "reference",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Model name in the API and metrics [default: --model].")
+    ] = None,
+    max_model_len: Annotated[
+        int | None, typer.Option(help="Context length [default: the model's; simulated 4096].")
+    ] = None,
+    max_num_seqs: Annotated[int, typer.Option(help="Requests running at once; more wait.")] = 16,
+    kv_cache_tokens: Annotated[
+        int | None,
+        typer.Option(help="KV cache size in tokens [default: max-num-seqs x max-model-len]."),
+    ] = None,
+    max_request_body_bytes: Annotated[int, typer.Option(help="Larger bodies get 413.")] = 32 << 20,
+    shutdown_timeout: Annotated[
+        int, typer.Option(help="Seconds to finish in-flight requests after SIGTERM.")
+    ] = 30,
+    sim_ttft_ms: Annotated[float, typer.Option(help="Simulated: base time to first token.")] = 50.0,
+    sim_itl_ms: Annotated[float, typer.Option(help="Simulated: base inter-token latency.")] = 10.0,
+    sim_prefill_ms_per_token: Annotated[
+        float, typer.Option(help="Simulated: extra TTFT per prompt token.")
+    ] = 0.05,
+    sim_load_factor: Annotated[
+        float, typer.Option(help="Simulated: ITL grows by this factor as the batch fills.")
+    ] = 1.0,
+    sim_startup_s: Annotated[float, typer.Option(help="Simulated: model load time.")] = 0.0,
+    sim_output_tokens: Annotated[
+        int, typer.Option(help="Simulated: longest output when max_tokens is not set.")
+    ] = 128,
+    sim_error_rate: Annotated[
+        float, typer.Option(help="Simulated: share of requests failing.")
+    ] = 0.0,
+    sim_hang: Annotated[bool, typer.Option(help="Simulated: start hung (no tokens).")] = False,
+    sim_slowdown: Annotated[float, typer.Option(help="Simulated: latency multiplier.")] = 1.0,
+) -> None:
+    """Serve the OpenAI API on an engine: reference (CPU, transformers), simulated, or vllm.
+
+    Arguments after the options (e.g. `-- --dtype float16`) are passed to `vllm serve`.
+    """
+    from vllm_deploy.runtime.vllm_launcher import VllmNotInstalled
+    from vllm_deploy.server import run
+
+    try:
+        faults = FaultSettings(error_rate=sim_error_rate, hang=sim_hang, slowdown=sim_slowdown)
+        sim = SimulatedSettings(
+            ttft_ms=sim_ttft_ms,
+            itl_ms=sim_itl_ms,
+            prefill_ms_per_token=sim_prefill_ms_per_token,
+            load_factor=sim_load_factor,
+            startup_s=sim_startup_s,
+            output_tokens=sim_output_tokens,
+            faults=faults,
+        )
+        config = ServeConfig(
+            engine=engine,
+            model=model,
+            served_model_name=served_model_name,
+            host=host,
+            port=port,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            kv_cache_tokens=kv_cache_tokens,
+            max_request_body_bytes=max_request_body_bytes,
+            shutdown_timeout=shutdown_timeout,
+            sim=sim,
+        )
+    except ValidationError as exc:
+        _fail(_first_error(exc))
+    try:
+        run(config, ctx.args)
+    except (ValueError, VllmNotInstalled) as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    app(prog_name="vllm-deploy")
+
+
+if __name__ == "__main__":
+    main()

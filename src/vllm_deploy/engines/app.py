@@ -1,0 +1,131 @@
+"""The OpenAI-compatible server of the GPU-free engines: vLLM's HTTP and metrics contract."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from vllm_deploy import __version__
+from vllm_deploy.engines.base import Engine, EngineError
+from vllm_deploy.engines.config import ServeConfig
+from vllm_deploy.engines.errors import OpenAIError, error_body
+from vllm_deploy.engines.generation import Generator
+from vllm_deploy.engines.metrics import EngineMetrics
+from vllm_deploy.engines.openai_api import model_card
+from vllm_deploy.engines.openai_routes import OpenAIRoutes
+from vllm_deploy.engines.scheduler import Scheduler
+
+__all__ = ["EngineEntry", "build_app"]
+
+logger = logging.getLogger("vllm_deploy.engine")
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """How to build one engine: its default context length and its constructor."""
+
+    default_max_model_len: Callable[[ServeConfig], int]
+    build: Callable[[ServeConfig, int, Scheduler], Engine]
+
+
+class _State:
+    def __init__(self) -> None:
+        self.ready = False
+        self.failed: str | None = None
+
+
+def build_app(
+    config: ServeConfig, entry: EngineEntry, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """Usage: ``uvicorn.run(build_app(ServeConfig(engine="simulated", model="m"), ENGINES[...]))``."""
+    registry = registry if registry is not None else CollectorRegistry()
+    max_model_len = config.max_model_len or entry.default_max_model_len(config)
+    metrics = EngineMetrics(registry, config.model_name, max_model_len)
+    kv_tokens = config.kv_cache_tokens or config.max_num_seqs * max_model_len
+    scheduler = Scheduler(config.max_num_seqs, kv_tokens, metrics)
+    engine = entry.build(config, max_model_len, scheduler)
+    state = _State()
+    routes = OpenAIRoutes(
+        engine,
+        Generator(engine, scheduler, metrics),
+        config.model_name,
+        max_model_len,
+        config.max_request_body_bytes,
+        ready=lambda: state.ready,
+    )
+
+    async def load() -> None:
+        try:
+            await engine.load()
+        except Exception as exc:  # the pod must report it, not die silently
+            state.failed = f"{type(exc).__name__}: {exc}"
+            logger.exception("engine failed to load")
+            return
+        state.ready = True
+        logger.info("engine ready: %s serving %s", config.engine, config.model_name)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(load())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await engine.close()
+
+    app = FastAPI(title="vllm-deploy engine server", version=__version__, lifespan=lifespan)
+    app.state.scheduler = scheduler
+    app.state.engine = engine
+
+    @app.exception_handler(OpenAIError)
+    async def _openai_error(_: Request, exc: OpenAIError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(_: Request, exc: EngineError) -> Response:
+        return OpenAIError(500, f"engine error: {exc}").response()
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> Response:
+        return OpenAIError(
+            exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+        ).response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return JSONResponse(error_body("internal server error", "InternalServerError", 500), 500)
+
+    @app.get("/health")
+    async def health() -> Response:
+        # As vLLM: empty 200 when the engine can serve, 503 otherwise (loading or failed).
+        return Response(status_code=200 if state.ready else 503)
+
+    @app.get("/version")
+    async def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, object]:
+        return {
+            "object": "list",
+            "data": [model_card(config.model_name, config.model, max_model_len)],
+        }
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/v1/completions", routes.completions, methods=["POST"])
+    app.add_api_route("/v1/chat/completions", routes.chat_completions, methods=["POST"])
+    app.router.routes.extend(engine.routes())
+    return app

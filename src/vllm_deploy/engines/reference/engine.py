@@ -1,0 +1,130 @@
+"""The reference engine: real forward passes, a real tokenizer and real sampling, on CPU.
+
+Requests past the batch size wait in the shared scheduler. Forward passes of all running
+requests go through one worker thread, one decode step at a time, interleaved; each request
+keeps its own KV cache. That is continuous scheduling without batched kernels: honest
+numbers first, speed second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncGenerator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from vllm_deploy.engines.base import EngineError, SamplingParams
+from vllm_deploy.engines.config import ServeConfig
+from vllm_deploy.engines.reference.sampling import sample_next
+
+__all__ = ["HFTokenizer", "ReferenceEngine", "default_max_model_len"]
+
+
+def default_max_model_len(config: ServeConfig) -> int:
+    """The model's own context length, from its ``config.json``."""
+    path = Path(config.model) / "config.json"
+    try:
+        model_config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--model has value '{config.model}': not a local model directory with a readable "
+            f"config.json ({exc.__class__.__name__}). The reference engine loads local models only."
+        ) from None
+    return int(model_config.get("max_position_embeddings", 2048))
+
+
+class HFTokenizer:
+    """A `transformers` tokenizer behind the engine Tokenizer protocol."""
+
+    def __init__(self, model_dir: str) -> None:
+        from transformers import AutoTokenizer
+
+        self._tok: Any = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self.vocab_size: int = len(self._tok)
+        self.eos_token_id: int | None = self._tok.eos_token_id
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=add_special_tokens))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self._tok.decode(list(ids), skip_special_tokens=True))
+
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool
+    ) -> str:
+        text = self._tok.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+        return str(text)
+
+
+class ReferenceEngine:
+    """Usage: ``engine = ReferenceEngine(config); await engine.load()``."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self._model_dir = config.model
+        # The tokenizer loads here (fast), so requests can be validated while weights load.
+        self.tokenizer = HFTokenizer(config.model)
+        self._model: Any = None
+        self._torch: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-engine")
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def load(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load_model)
+
+    def _load_model(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        model = AutoModelForCausalLM.from_pretrained(self._model_dir, local_files_only=True)
+        model.eval()
+        self._torch, self._model = torch, model
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _step(self, input_ids: list[int], past: Any) -> tuple[Any, Any]:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._model(
+                input_ids=torch.tensor([input_ids], dtype=torch.long),
+                cache=past,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        return out.logits[0, -1, :].float(), out.cache
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams
+    ) -> AsyncGenerator[int, None]:
+        if self._model is None:
+            raise EngineError("model is not loaded")
+        torch = self._torch
+        generator = torch.Generator()
+        generator.manual_seed(params.seed if params.seed is not None else random.getrandbits(63))
+        loop = asyncio.get_running_loop()
+        eos = self.tokenizer.eos_token_id
+        past: Any = None
+        next_input = prompt_ids
+        for _ in range(params.max_tokens):
+            try:
+                logits, past = await loop.run_in_executor(
+                    self._executor, self._step, next_input, past
+                )
+            except RuntimeError as exc:
+                raise EngineError(str(exc)) from exc
+            token = sample_next(torch, logits, params, generator)
+            if token == eos and not params.ignore_eos:
+                return
+            yield token
+            next_input = [token]

@@ -1,0 +1,48 @@
+"""Builds the `vllm serve` command line from our serve settings and execs it.
+
+Flags as vLLM 0.33.0 defines them (`vllm/entrypoints/common/cli_args.py`,
+`vllm/engine/arg_utils.py`); a unit test parses our argv with a parser built from those
+definitions, so a renamed or removed flag fails in CI, not in a pod.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+
+from vllm_deploy.engines.config import ServeConfig
+
+__all__ = ["VLLM_VERSION", "VllmNotInstalled", "build_vllm_argv", "exec_vllm"]
+
+VLLM_VERSION = "0.33.0"
+
+
+class VllmNotInstalled(RuntimeError):
+    """`vllm` cannot be imported by this Python."""
+
+
+def build_vllm_argv(config: ServeConfig, extra_args: Sequence[str] = ()) -> list[str]:
+    """The argv for ``vllm serve``; ``extra_args`` pass through unchanged, last."""
+    argv = ["vllm", "serve", config.model, "--host", config.host, "--port", str(config.port)]
+    if config.served_model_name:
+        argv += ["--served-model-name", config.served_model_name]
+    if config.max_model_len:
+        argv += ["--max-model-len", str(config.max_model_len)]
+    argv += ["--max-num-seqs", str(config.max_num_seqs)]
+    argv += ["--shutdown-timeout", str(config.shutdown_timeout)]
+    return [*argv, *extra_args]
+
+
+def exec_vllm(config: ServeConfig, extra_args: Sequence[str] = ()) -> None:
+    """Replaces this process with vLLM's server (so signals reach it directly)."""
+    if importlib.util.find_spec("vllm") is None:
+        raise VllmNotInstalled(
+            f"--engine vllm needs vLLM, which is not importable by {sys.executable}; "
+            f"install vllm=={VLLM_VERSION} (GPU image) or use --engine reference|simulated"
+        )
+    argv = build_vllm_argv(config, extra_args)
+    executable = shutil.which("vllm") or os.path.join(os.path.dirname(sys.executable), "vllm")
+    os.execv(executable, argv)

@@ -1,0 +1,45 @@
+"""`vllm-deploy serve`: runs the chosen engine, from the ``RUNNERS`` lookup table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import uvicorn
+
+from vllm_deploy.engines import ENGINES, build_app
+from vllm_deploy.engines.config import ServeConfig
+from vllm_deploy.runtime.vllm_launcher import exec_vllm
+
+__all__ = ["RUNNERS", "run"]
+
+
+def _run_engine(config: ServeConfig, extra_args: Sequence[str]) -> None:
+    if extra_args:
+        raise ValueError(
+            f"extra arguments {list(extra_args)} are passed only to --engine vllm; "
+            f"the {config.engine} engine takes none"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = build_app(config, ENGINES[config.engine])
+    # On SIGTERM uvicorn stops accepting, then waits for in-flight requests up to the
+    # shutdown timeout before it cancels the rest (vLLM's --shutdown-timeout semantics).
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="info",
+        timeout_graceful_shutdown=config.shutdown_timeout,
+        access_log=False,
+    )
+
+
+RUNNERS: dict[str, Callable[[ServeConfig, Sequence[str]], None]] = {
+    "reference": _run_engine,
+    "simulated": _run_engine,
+    "vllm": exec_vllm,
+}
+
+
+def run(config: ServeConfig, extra_args: Sequence[str] = ()) -> None:
+    RUNNERS[config.engine](config, extra_args)

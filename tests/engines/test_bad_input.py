@@ -1,0 +1,95 @@
+"""Every kind of bad input gets the documented status and names the field; nothing breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SIM_ARGS
+from tests.servers import ServerProcess
+
+_MSG = [{"role": "user", "content": "hi"}]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: str
+    body: bytes | dict[str, object]
+    status: int
+    field: str | None  # must appear in error.param and in error.message
+
+
+CASES = [
+    Case("malformed JSON", "/v1/chat/completions", b'{"model": "m", "messages": [', 400, None),
+    Case("body not an object", "/v1/completions", b"[1, 2]", 400, None),
+    Case("wrong type", "/v1/completions", {"model": "m", "prompt": "x", "max_tokens": "ten"}, 400, "max_tokens"),
+    Case("wrong type nested", "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": 5}]}, 400, "messages.0.content"),
+    Case("negative max_tokens", "/v1/completions", {"model": "m", "prompt": "x", "max_tokens": -1}, 400, "max_tokens"),
+    Case("huge max_tokens", "/v1/chat/completions", {"model": "m", "messages": _MSG, "max_tokens": 10**12}, 400, "max_tokens"),
+    Case("temperature out of range", "/v1/completions", {"model": "m", "prompt": "x", "temperature": 9}, 400, "temperature"),
+    Case("unknown model", "/v1/chat/completions", {"model": "gpt-99", "messages": _MSG}, 404, "model"),
+    Case("empty messages", "/v1/chat/completions", {"model": "m", "messages": []}, 400, "messages"),
+    Case("missing messages", "/v1/chat/completions", {"model": "m"}, 400, "messages"),
+    Case("empty prompt", "/v1/completions", {"model": "m", "prompt": ""}, 400, "prompt"),
+    Case("bad role", "/v1/chat/completions", {"model": "m", "messages": [{"role": "robot", "content": "x"}]}, 400, "messages.0.role"),
+    Case("prompt over max-model-len", "/v1/completions", {"model": "m", "prompt": "word " * 600}, 400, "prompt"),
+    Case("chat over max-model-len", "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "w " * 600}]}, 400, "messages"),
+    Case("token id out of vocabulary", "/v1/completions", {"model": "m", "prompt": [1, 10**9]}, 400, "prompt"),
+    Case("unsupported parameter", "/v1/chat/completions", {"model": "m", "messages": _MSG, "logprobs": True}, 400, "logprobs"),
+    Case("unsupported n", "/v1/completions", {"model": "m", "prompt": "x", "n": 2}, 400, "n"),
+    Case("unknown parameter", "/v1/completions", {"model": "m", "prompt": "x", "max_tokenz": 3}, 400, "max_tokenz"),
+    Case("stream_options without stream", "/v1/completions", {"model": "m", "prompt": "x", "stream_options": {"include_usage": True}}, 400, None),
+    Case("oversize body", "/v1/completions", {"model": "m", "prompt": "x" * 70_000}, 413, None),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    log: Path = tmp_path_factory.mktemp("logs") / "bad-input.log"
+    args = [*SIM_ARGS, "--served-model-name", "m", "--max-request-body-bytes", "65536"]
+    with ServerProcess(args, log_path=log) as proc:
+        yield proc
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_refused_clearly(server: ServerProcess, case: Case) -> None:
+    kwargs: dict[str, object] = (
+        {"content": case.body, "headers": {"content-type": "application/json"}}
+        if isinstance(case.body, bytes)
+        else {"json": case.body}
+    )
+    resp = httpx.post(f"{server.url}{case.path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+    assert resp.status_code == case.status, resp.text
+    error = resp.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == case.status
+    assert error["message"]
+    if case.field is not None:
+        assert error["param"] == case.field
+        assert case.field in error["message"]
+    # The server keeps serving afterwards.
+    ok = httpx.post(
+        f"{server.url}/v1/completions", json={"model": "m", "prompt": "x", "max_tokens": 2}
+    )
+    assert ok.status_code == 200
+
+
+def test_unknown_path_is_an_openai_shaped_404(server: ServerProcess) -> None:
+    resp = httpx.get(f"{server.url}/v1/nothing-here")
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == 404
+
+
+def test_max_tokens_beyond_context_is_clamped_as_vllm_does(server: ServerProcess) -> None:
+    resp = httpx.post(
+        f"{server.url}/v1/completions",
+        json={"model": "m", "prompt": "word " * 500, "max_tokens": 100, "ignore_eos": True},
+        timeout=30,
+    )
+    assert resp.status_code == 200
+    assert resp.json()["usage"]["completion_tokens"] == 512 - 500
