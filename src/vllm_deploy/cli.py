@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from vllm_deploy.engines.config import EngineName, FaultSettings, ServeConfig, SimulatedSettings
+from vllm_deploy.engines.config import EngineName, ServeConfig
 
 __all__ = ["app", "main"]
 
@@ -95,29 +95,27 @@ def serve(
     from vllm_deploy.runtime.vllm_launcher import VllmNotInstalled
     from vllm_deploy.server import run
 
+    faults = {"error_rate": sim_error_rate, "hang": sim_hang, "slowdown": sim_slowdown}
+    sim = {
+        "ttft_ms": sim_ttft_ms, "itl_ms": sim_itl_ms, "prefill_ms_per_token": sim_prefill_ms_per_token,
+        "load_factor": sim_load_factor, "startup_s": sim_startup_s, "output_tokens": sim_output_tokens,
+        "faults": faults,
+    }  # fmt: skip
     try:
-        faults = FaultSettings(error_rate=sim_error_rate, hang=sim_hang, slowdown=sim_slowdown)
-        sim = SimulatedSettings(
-            ttft_ms=sim_ttft_ms,
-            itl_ms=sim_itl_ms,
-            prefill_ms_per_token=sim_prefill_ms_per_token,
-            load_factor=sim_load_factor,
-            startup_s=sim_startup_s,
-            output_tokens=sim_output_tokens,
-            faults=faults,
-        )
-        config = ServeConfig(
-            engine=engine,
-            model=model,
-            served_model_name=served_model_name,
-            host=host,
-            port=port,
-            max_model_len=max_model_len,
-            max_num_seqs=max_num_seqs,
-            kv_cache_tokens=kv_cache_tokens,
-            max_request_body_bytes=max_request_body_bytes,
-            shutdown_timeout=shutdown_timeout,
-            sim=sim,
+        config = ServeConfig.model_validate(
+            {
+                "engine": engine,
+                "model": model,
+                "served_model_name": served_model_name,
+                "host": host,
+                "port": port,
+                "max_model_len": max_model_len,
+                "max_num_seqs": max_num_seqs,
+                "kv_cache_tokens": kv_cache_tokens,
+                "max_request_body_bytes": max_request_body_bytes,
+                "shutdown_timeout": shutdown_timeout,
+                "sim": sim,
+            }
         )
     except ValidationError as exc:
         _fail(_first_error(exc))

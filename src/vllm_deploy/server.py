@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -24,14 +26,32 @@ def _run_engine(config: ServeConfig, extra_args: Sequence[str]) -> None:
     app = build_app(config, ENGINES[config.engine])
     # On SIGTERM uvicorn stops accepting, then waits for in-flight requests up to the
     # shutdown timeout before it cancels the rest (vLLM's --shutdown-timeout semantics).
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="info",
-        timeout_graceful_shutdown=config.shutdown_timeout,
-        access_log=False,
+    server = _GracefulServer(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level="info",
+            timeout_graceful_shutdown=config.shutdown_timeout,
+            access_log=False,
+        )
     )
+    server.run()
+
+
+class _GracefulServer(uvicorn.Server):
+    """Exits 0 after a graceful SIGTERM shutdown.
+
+    uvicorn re-raises the captured signal once it has shut down, so the process would die
+    "killed by SIGTERM" (exit 143) even after every request finished; for Kubernetes that
+    is an error exit. A second SIGTERM or a SIGINT keeps uvicorn's behaviour.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        first_term = sig == signal.SIGTERM and not self.should_exit
+        super().handle_exit(sig, frame)
+        if first_term:
+            self._captured_signals.remove(sig)
 
 
 RUNNERS: dict[str, Callable[[ServeConfig, Sequence[str]], None]] = {

@@ -58,7 +58,7 @@ class StreamOptions(_Strict):
 class SamplingFields(_Strict):
     """Fields common to completions and chat completions."""
 
-    model: str
+    model: str | None = None  # as in vLLM: missing or empty means the served model
     max_tokens: Annotated[int, Field(ge=1, le=_MAX_TOKENS_LIMIT)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
