@@ -35,7 +35,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py
 
 clean:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess
+from vllm_deploy.harness import ServerProcess
 
 # Small but non-zero latencies: streams interleave and queues form, yet tests stay fast.
 SIM_ARGS = ["--engine", "simulated", "--model", "sim-model", "--sim-ttft-ms", "20",

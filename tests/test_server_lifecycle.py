@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import ServerProcess
+from vllm_deploy.harness import ServerProcess
 
 
 def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import SIM_ARGS
-from tests.servers import ServerProcess
+from vllm_deploy.harness import ServerProcess
 
 _MSG = [{"role": "user", "content": "hi"}]
 

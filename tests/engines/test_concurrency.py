@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import SIM_ARGS
 from tests.metrics_util import sample
-from tests.servers import ServerProcess
+from vllm_deploy.harness import ServerProcess
 
 MAX_NUM_SEQS = 16
 

@@ -10,7 +10,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import ServerProcess
 from vllm_deploy.engines.metrics import (
     ENGINE_METRICS,
     FINISH_REASONS,
@@ -21,6 +20,7 @@ from vllm_deploy.engines.metrics import (
     bucket_values,
     build_1_2_5_buckets,
 )
+from vllm_deploy.harness import ServerProcess
 
 DOC = Path(__file__).parents[2] / "docs" / "metrics.md"
 

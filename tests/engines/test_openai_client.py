@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.servers import ServerProcess
+from vllm_deploy.harness import ServerProcess
 
 
 def _client(server: ServerProcess) -> openai.OpenAI:

@@ -1,4 +1,4 @@
-"""Real `vllm-deploy serve` processes on free ports, for tests and benchmarks."""
+"""`vllm-deploy serve` as a child process on a free port, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -37,9 +37,14 @@ class ServerProcess:
     def start(self, wait_ready: bool = True) -> ServerProcess:
         cmd = [sys.executable, "-m", "vllm_deploy", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), *self._args]  # fmt: skip
-        out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if self.log_path is None:
+            self.proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env
+            )
+        else:
+            with open(self.log_path, "wb") as out:  # the child keeps its own copy of the fd
+                self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         if wait_ready:
             self.wait_ready()
         return self
