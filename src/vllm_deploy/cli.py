@@ -70,6 +70,10 @@ def serve(
     shutdown_timeout: Annotated[
         int, typer.Option(help="Seconds to finish in-flight requests after SIGTERM.")
     ] = 30,
+    middleware: Annotated[
+        bool,
+        typer.Option(help="Wrap the engine in ProductionMiddleware (configured by VLLM_DEPLOY_*)."),
+    ] = True,
     sim_ttft_ms: Annotated[float, typer.Option(help="Simulated: base time to first token.")] = 50.0,
     sim_itl_ms: Annotated[float, typer.Option(help="Simulated: base inter-token latency.")] = 10.0,
     sim_prefill_ms_per_token: Annotated[
@@ -92,6 +96,7 @@ def serve(
 
     Arguments after the options (e.g. `-- --dtype float16`) are passed to `vllm serve`.
     """
+    from vllm_deploy.runtime.settings import SettingsError
     from vllm_deploy.runtime.vllm_launcher import VllmNotInstalled
     from vllm_deploy.server import run
 
@@ -121,8 +126,40 @@ def serve(
         _fail(_first_error(exc))
     try:
         run(config, ctx.args)
-    except (ValueError, VllmNotInstalled) as exc:
+    except (ValueError, VllmNotInstalled, SettingsError) as exc:
         _fail(str(exc))
+
+
+@app.command()
+def drain(
+    port: Annotated[int, typer.Option(help="Port of the local server.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Address of the local server (loopback).")
+    ] = "127.0.0.1",
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Deadline in seconds [default: VLLM_DEPLOY_DRAIN_TIMEOUT_S]."),
+    ] = None,
+    quiet: Annotated[
+        float | None,
+        typer.Option(help="Quiet period in seconds [default: VLLM_DEPLOY_DRAIN_QUIET_S]."),
+    ] = None,
+) -> None:
+    """Drain the local server (preStop hook): unready at once, return when idle and quiet.
+
+    Exits 0 when drained, 1 when the deadline came first or the server did not answer.
+    """
+    import json
+
+    from vllm_deploy.runtime.drain_client import DrainFailed
+    from vllm_deploy.runtime.drain_client import drain as run_drain
+    from vllm_deploy.runtime.settings import SettingsError
+
+    try:
+        result = run_drain(host, port, timeout, quiet)
+    except (DrainFailed, SettingsError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
 
 
 def main() -> None:

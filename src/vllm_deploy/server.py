@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from collections.abc import Callable, Sequence
 from types import FrameType
 
 import uvicorn
+from prometheus_client import REGISTRY
+from starlette.types import ASGIApp
 
 from vllm_deploy.engines import ENGINES, build_app
 from vllm_deploy.engines.config import ServeConfig
+from vllm_deploy.runtime.logs import configure_logging
+from vllm_deploy.runtime.middleware import ProductionMiddleware
+from vllm_deploy.runtime.settings import load_settings
 from vllm_deploy.runtime.vllm_launcher import exec_vllm
 
 __all__ = ["RUNNERS", "run"]
@@ -22,8 +26,12 @@ def _run_engine(config: ServeConfig, extra_args: Sequence[str]) -> None:
             f"extra arguments {list(extra_args)} are passed only to --engine vllm; "
             f"the {config.engine} engine takes none"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = build_app(config, ENGINES[config.engine])
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    # One registry for the process, as in vLLM: engine and middleware metrics on one /metrics.
+    app: ASGIApp = build_app(config, ENGINES[config.engine], REGISTRY)
+    if config.middleware:
+        app = ProductionMiddleware(app, settings=settings, registry=REGISTRY)
     # On SIGTERM uvicorn stops accepting, then waits for in-flight requests up to the
     # shutdown timeout before it cancels the rest (vLLM's --shutdown-timeout semantics).
     server = _GracefulServer(
@@ -31,7 +39,8 @@ def _run_engine(config: ServeConfig, extra_args: Sequence[str]) -> None:
             app,
             host=config.host,
             port=config.port,
-            log_level="info",
+            log_config=None,  # configure_logging did it: JSON, like every other line
+            log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=config.shutdown_timeout,
             access_log=False,
         )

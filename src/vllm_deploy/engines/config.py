@@ -50,6 +50,8 @@ class ServeConfig(BaseModel):
     kv_cache_tokens: Annotated[int, Field(ge=1)] | None = None
     max_request_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
     shutdown_timeout: Annotated[int, Field(ge=0)] = 30
+    # Wrap the engine in ProductionMiddleware (probes, drain, auth, admission, logs, traces).
+    middleware: bool = True
     sim: SimulatedSettings = SimulatedSettings()
 
     @property

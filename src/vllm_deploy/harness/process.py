@@ -25,8 +25,13 @@ class ServerProcess:
     """Usage: ``with ServerProcess(["--engine", "simulated", "--model", "m"]) as s: s.url``."""
 
     def __init__(
-        self, args: list[str], log_path: Path | None = None, ready_timeout: float = 60
+        self,
+        args: list[str],
+        log_path: Path | None = None,
+        ready_timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self._env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = args
@@ -37,7 +42,7 @@ class ServerProcess:
     def start(self, wait_ready: bool = True) -> ServerProcess:
         cmd = [sys.executable, "-m", "vllm_deploy", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), *self._args]  # fmt: skip
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env}
         if self.log_path is None:
             self.proc = subprocess.Popen(
                 cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env

@@ -11,13 +11,24 @@ import importlib.util
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vllm_deploy.engines.config import ServeConfig
+from vllm_deploy.runtime.logs import LOGGING_CONFIG_PATH
+from vllm_deploy.runtime.settings import load_settings
 
-__all__ = ["VLLM_VERSION", "VllmNotInstalled", "build_vllm_argv", "exec_vllm"]
+__all__ = [
+    "MIDDLEWARE_PATH",
+    "VLLM_VERSION",
+    "VllmNotInstalled",
+    "build_vllm_argv",
+    "exec_vllm",
+    "vllm_env",
+]
 
 VLLM_VERSION = "0.33.0"
+# The import path vLLM resolves with `importlib` and applies with `app.add_middleware(cls)`.
+MIDDLEWARE_PATH = "vllm_deploy.runtime.ProductionMiddleware"
 
 
 class VllmNotInstalled(RuntimeError):
@@ -33,7 +44,17 @@ def build_vllm_argv(config: ServeConfig, extra_args: Sequence[str] = ()) -> list
         argv += ["--max-model-len", str(config.max_model_len)]
     argv += ["--max-num-seqs", str(config.max_num_seqs)]
     argv += ["--shutdown-timeout", str(config.shutdown_timeout)]
+    if config.middleware:
+        # Our middleware writes the access log (JSON, with tokens and trace ids).
+        argv += ["--middleware", MIDDLEWARE_PATH, "--disable-uvicorn-access-log"]
     return [*argv, *extra_args]
+
+
+def vllm_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """vLLM's environment: our JSON logging config unless the user set their own."""
+    env = dict(environ)
+    env.setdefault("VLLM_LOGGING_CONFIG_PATH", str(LOGGING_CONFIG_PATH))
+    return env
 
 
 def exec_vllm(config: ServeConfig, extra_args: Sequence[str] = ()) -> None:
@@ -43,6 +64,8 @@ def exec_vllm(config: ServeConfig, extra_args: Sequence[str] = ()) -> None:
             f"--engine vllm needs vLLM, which is not importable by {sys.executable}; "
             f"install vllm=={VLLM_VERSION} (GPU image) or use --engine reference|simulated"
         )
+    if config.middleware:
+        load_settings()  # a bad VLLM_DEPLOY_* value fails here, in one line, not inside vLLM
     argv = build_vllm_argv(config, extra_args)
     executable = shutil.which("vllm") or os.path.join(os.path.dirname(sys.executable), "vllm")
-    os.execv(executable, argv)
+    os.execve(executable, argv, vllm_env(os.environ))

@@ -38,11 +38,22 @@ def default_max_model_len(config: ServeConfig) -> int:
     return int(model_config.get("max_position_embeddings", 2048))
 
 
+def _route_transformers_logs() -> None:
+    """No progress bars, and logs through the process's (JSON) handlers, not transformers' own."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+
+
 class HFTokenizer:
     """A `transformers` tokenizer behind the engine Tokenizer protocol."""
 
     def __init__(self, model_dir: str) -> None:
         from transformers import AutoTokenizer
+
+        _route_transformers_logs()
 
         self._tok: Any = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.vocab_size: int = len(self._tok)
@@ -83,9 +94,7 @@ class ReferenceEngine:
     def _load_model(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
         model = AutoModelForCausalLM.from_pretrained(self._model_dir, local_files_only=True)
         model.eval()
         self._torch, self._model = torch, model

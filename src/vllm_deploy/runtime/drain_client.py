@@ -1,0 +1,46 @@
+"""`vllm-deploy drain`: asks the local pod to drain; the preStop hook runs it."""
+
+from __future__ import annotations
+
+import httpx
+
+from vllm_deploy.runtime.auth import configured_keys
+from vllm_deploy.runtime.settings import load_settings
+
+__all__ = ["DrainFailed", "drain"]
+
+
+class DrainFailed(RuntimeError):
+    """The drain did not finish cleanly (deadline reached, or the server did not answer)."""
+
+
+def drain(
+    host: str, port: int, timeout_s: float | None, quiet_s: float | None
+) -> dict[str, object]:
+    """POSTs /admin/drain and returns its JSON result; raises DrainFailed unless drained.
+
+    Defaults and the API key come from the same ``VLLM_DEPLOY_*`` variables as the server's,
+    since the preStop hook runs in the server's container.
+    """
+    settings = load_settings()
+    timeout_s = settings.drain_timeout_s if timeout_s is None else timeout_s
+    params: dict[str, float] = {"timeout": timeout_s}
+    if quiet_s is not None:
+        params["quiet"] = quiet_s
+    headers = {}
+    keys = configured_keys(settings)
+    if keys:
+        headers["authorization"] = f"Bearer {keys[0]}"
+    try:
+        resp = httpx.post(f"http://{host}:{port}/admin/drain", params=params, headers=headers,
+                          timeout=timeout_s + 10)  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise DrainFailed(f"drain request to {host}:{port} failed: {exc}") from None
+    if resp.status_code != 200:
+        raise DrainFailed(f"drain refused with {resp.status_code}: {resp.text[:200]}")
+    result: dict[str, object] = resp.json()
+    if not result.get("drained"):
+        raise DrainFailed(
+            f"drain hit its deadline with {result.get('in_flight')} requests in flight"
+        )
+    return result

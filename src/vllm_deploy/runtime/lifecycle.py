@@ -1,0 +1,104 @@
+"""A pod's life: requests in flight, drain-until-quiet, and the stall watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from vllm_deploy.runtime.metrics import MiddlewareMetrics
+
+__all__ = ["DrainResult", "Lifecycle"]
+
+# How often a drain re-checks its conditions; bounds how late it notices quiet.
+_DRAIN_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    drained: bool
+    reason: Literal["quiet", "deadline"]
+    in_flight: int
+    duration_seconds: float
+
+
+class Lifecycle:
+    """Tracks in-flight work and token progress; drains; says whether the engine is stalled.
+
+    Usage: ``lc.request_started()`` ... ``lc.progress()`` per body chunk ... ``lc.request_finished()``;
+    ``await lc.drain(timeout_s=120, quiet_s=5)``; ``lc.stalled()`` for liveness.
+    """
+
+    def __init__(
+        self,
+        metrics: MiddlewareMetrics,
+        stall_after_s: float,
+        tokens_produced: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._metrics = metrics
+        self._stall_after = stall_after_s
+        self._tokens_produced = tokens_produced
+        self._clock = clock
+        self.in_flight = 0
+        self.draining = False
+        self._last_arrival = clock()
+        self._last_progress = clock()
+        self._last_tokens = tokens_produced() if tokens_produced else 0.0
+        self._was_stalled = False
+
+    def request_started(self) -> None:
+        now = self._clock()
+        if self.in_flight == 0:
+            self._last_progress = now  # an idle engine has not stalled: start counting now
+        self.in_flight += 1
+        self._last_arrival = now
+        self._metrics.in_flight.inc()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        self._last_progress = self._clock()
+        self._metrics.in_flight.dec()
+
+    def progress(self) -> None:
+        """A response body chunk went out: the engine is producing."""
+        self._last_progress = self._clock()
+
+    def stalled(self) -> bool:
+        """Requests in flight, yet no token or response byte for the stall period."""
+        now = self._clock()
+        if self._tokens_produced is not None:
+            tokens = self._tokens_produced()
+            if tokens != self._last_tokens:
+                self._last_tokens, self._last_progress = tokens, now
+        stalled = self.in_flight > 0 and now - self._last_progress >= self._stall_after
+        if stalled and not self._was_stalled:
+            self._metrics.watchdog_trips.inc()
+        self._was_stalled = stalled
+        self._metrics.engine_stalled.set(int(stalled))
+        return stalled
+
+    async def drain(self, timeout_s: float, quiet_s: float) -> DrainResult:
+        """Readiness goes 503 at once; arrivals are still served while endpoints propagate.
+
+        Ends when nothing is in flight and nothing arrived for ``quiet_s`` (drained), or at
+        ``timeout_s`` (not drained). The pod stays unready afterwards.
+        """
+        start = self._clock()
+        self.draining = True
+        self._metrics.draining.set(1)
+        while True:
+            now = self._clock()
+            quiet_since = max(self._last_arrival, start)
+            if self.in_flight == 0 and now - quiet_since >= quiet_s:
+                result = DrainResult(True, "quiet", 0, now - start)
+                break
+            if now - start >= timeout_s:
+                result = DrainResult(False, "deadline", self.in_flight, now - start)
+                break
+            await asyncio.sleep(_DRAIN_POLL_S)
+        label = "drained" if result.drained else "deadline"
+        self._metrics.drain_duration.labels(label).observe(result.duration_seconds)
+        return result

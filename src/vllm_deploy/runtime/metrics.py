@@ -1,0 +1,72 @@
+"""The middleware's own metrics: ``vllm_deploy_`` prefix, counters and histograms, no colons.
+
+Gauges declare how to combine processes, so they stay correct under vLLM's multi-process
+Prometheus mode (``PROMETHEUS_MULTIPROC_DIR``, used with ``--api-server-count`` > 1).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["MiddlewareMetrics", "route_label"]
+
+KNOWN_ROUTES = frozenset(
+    {
+        "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/models",
+        "/v1/responses", "/tokenize", "/detokenize", "/health", "/health/live", "/health/ready",
+        "/metrics", "/version", "/admin/drain",
+    }
+)  # fmt: skip
+
+DRAIN_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
+
+
+def route_label(path: str) -> str:
+    """The path for known routes, else ``other``: clients must not create series at will."""
+    return path if path in KNOWN_ROUTES else "other"
+
+
+class MiddlewareMetrics:
+    """Usage: ``MiddlewareMetrics(registry).requests.labels(route, "200").inc()``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "vllm_deploy_requests", "HTTP requests by route and status code.",
+            ["route", "code"], registry=registry,
+        )  # fmt: skip
+        self.request_duration = Histogram(
+            "vllm_deploy_request_duration_seconds", "Time from request to last response byte.",
+            ["route"], buckets=REQUEST_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "vllm_deploy_requests_in_flight", "Requests being served (probes and /metrics excluded).",
+            registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.rejections = Counter(
+            "vllm_deploy_rejections", "Requests refused by the middleware, by reason.",
+            ["reason"], registry=registry,
+        )  # fmt: skip
+        self.draining = Gauge(
+            "vllm_deploy_draining", "1 while the pod drains (readiness is 503), else 0.",
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.drain_duration = Histogram(
+            "vllm_deploy_drain_duration_seconds", "How long drains took, by how they ended.",
+            ["result"], buckets=DRAIN_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.engine_stalled = Gauge(
+            "vllm_deploy_engine_stalled",
+            "1 while requests are in flight but no token was produced for the stall period.",
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.watchdog_trips = Counter(
+            "vllm_deploy_watchdog_trips", "Times the stall watchdog found the engine stalled.",
+            registry=registry,
+        )  # fmt: skip
+        for reason in ("max_inflight", "unauthorized", "forbidden"):
+            self.rejections.labels(reason)
+        for result in ("drained", "deadline"):
+            self.drain_duration.labels(result)
+        self.draining.set(0)
+        self.engine_stalled.set(0)

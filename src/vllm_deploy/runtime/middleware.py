@@ -1,0 +1,225 @@
+"""ProductionMiddleware: what a vLLM pod needs to behave through its whole life.
+
+Pure ASGI; vLLM loads it with ``--middleware vllm_deploy.runtime.ProductionMiddleware`` and
+calls ``cls(app)``; configuration comes from ``VLLM_DEPLOY_*`` variables (docs/runtime.md).
+Per request, in order: own routes (probes, drain) -> open paths (/metrics, /health) ->
+API key -> admission limit -> the engine, with a server span, a request id, token progress
+for the watchdog, metrics, and one JSON access-log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import REGISTRY, CollectorRegistry
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vllm_deploy.runtime.access_log import ACCESS_LOGGER, ResponseObserver
+from vllm_deploy.runtime.asgi import header, is_loopback, send_error
+from vllm_deploy.runtime.auth import ApiKeys
+from vllm_deploy.runtime.lifecycle import Lifecycle
+from vllm_deploy.runtime.metrics import MiddlewareMetrics, route_label
+from vllm_deploy.runtime.probes import Probes
+from vllm_deploy.runtime.settings import MiddlewareSettings, load_settings
+from vllm_deploy.runtime.tracing import extract_context, make_tracer_provider
+
+__all__ = ["OPEN_PATHS", "ProductionMiddleware"]
+
+# Served without an API key: the kubelet and Prometheus carry none.
+OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+_REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
+_GENERATION_TOKENS = "vllm:generation_tokens_total"
+
+Route = Callable[[Scope, Send], Awaitable[None]]
+
+
+def _token_reader(registry: CollectorRegistry) -> Callable[[], float]:
+    """Total generated tokens from the engine's own counter, wherever it is registered."""
+    restricted = registry.restricted_registry([_GENERATION_TOKENS])
+
+    def read() -> float:
+        return sum(
+            s.value for m in restricted.collect() for s in m.samples if s.name == _GENERATION_TOKENS
+        )
+
+    return read
+
+
+class ProductionMiddleware:
+    """Usage: ``app = ProductionMiddleware(engine_app)``, or vLLM's ``--middleware``.
+
+    The keyword arguments exist for tests and embedding; vLLM passes none.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: MiddlewareSettings | None = None,
+        registry: CollectorRegistry | None = None,
+        tracer_provider: TracerProvider | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.settings = settings if settings is not None else load_settings()
+        registry = registry if registry is not None else REGISTRY
+        self.metrics = MiddlewareMetrics(registry)
+        self.keys = ApiKeys.from_settings(self.settings)
+        self.lifecycle = Lifecycle(
+            self.metrics, self.settings.watchdog_stall_s, _token_reader(registry), clock
+        )
+        self._provider = tracer_provider if tracer_provider is not None else make_tracer_provider()
+        self._tracer = self._provider.get_tracer("vllm_deploy.runtime")
+        self._clock = clock
+        probes = Probes(app, self.lifecycle, self.settings)
+        self._routes: dict[str, Route] = {
+            "/health/live": probes.live,
+            "/health/ready": probes.ready,
+        }
+        self._drain = probes.drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif (route := self._routes.get(scope["path"])) is not None:
+            await self._untraced(scope, send, lambda s: route(scope, s))
+        elif scope["path"] in OPEN_PATHS:
+            if scope["path"] == "/metrics":
+                self.lifecycle.stalled()  # refresh the watchdog gauge for this scrape
+            await self._untraced(scope, send, lambda s: self.app(scope, receive, s))
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def on_send(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await asyncio.to_thread(self._provider.shutdown)  # export the last spans
+            await send(message)
+
+        await self.app(scope, receive, on_send)
+
+    async def _untraced(
+        self, scope: Scope, send: Send, call: Callable[[Send], Awaitable[None]]
+    ) -> None:
+        """Probes and scrapes: counted by code, logged only when asked (they are frequent)."""
+        start, observer = self._clock(), ResponseObserver()
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                observer.on_start(message)
+            await send(message)
+
+        await call(observe)
+        route = route_label(scope["path"])
+        self.metrics.requests.labels(route, str(observer.status)).inc()
+        if self.settings.log_probes:
+            self._log(scope, observer, start, request_id=None, trace=("", ""))
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str, str, list[tuple[bytes, bytes]]] | None:
+        """(status, message, error type, metric reason, headers) when the request is refused."""
+        if scope["path"] == "/admin/drain" and not is_loopback(scope):
+            return (
+                403,
+                "/admin/drain is served to loopback clients only",
+                "PermissionDeniedError",
+                "forbidden",
+                [],
+            )
+        if not self.keys.allows(header(scope, b"authorization")):
+            return (401, "Invalid or missing API key (send 'Authorization: Bearer <key>').",
+                    "AuthenticationError", "unauthorized", [(b"www-authenticate", b"Bearer")])  # fmt: skip
+        limit = self.settings.max_inflight
+        if limit and self.lifecycle.in_flight >= limit and scope["path"] != "/admin/drain":
+            retry = str(self.settings.retry_after_s)
+            return (429, f"Too many requests in flight on this replica ({limit}); retry after {retry} s.",
+                    "RateLimitError", "max_inflight", [(b"retry-after", retry.encode())])  # fmt: skip
+        return None
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start, observer = self._clock(), ResponseObserver()
+        given = header(scope, b"x-request-id")
+        request_id = given.decode() if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        if given is None:  # the engine sees the same id (vLLM uses it as its request id)
+            scope = {
+                **scope,
+                "headers": [*scope["headers"], (b"x-request-id", request_id.encode())],
+            }
+        route = route_label(scope["path"])
+        span_name = f"{scope['method']} {route if route != 'other' else scope['path']}"
+        with self._tracer.start_as_current_span(
+            span_name, context=extract_context(scope["headers"]), kind=SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"], "url.path": scope["path"],
+                        "http.request.id": request_id},
+        ) as span:  # fmt: skip
+            ctx = span.get_span_context()
+            trace_id, span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+            traceparent = f"00-{trace_id}-{span_id}-{int(ctx.trace_flags):02x}".encode()
+            extra = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent)]
+
+            async def observe(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    observer.on_start(message)
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                elif message["type"] == "http.response.body" and message.get("body"):
+                    if observer.first_byte_at is None:
+                        observer.first_byte_at = self._clock()
+                    observer.on_body(message["body"])
+                    self.lifecycle.progress()
+                await send(message)
+
+            try:
+                await self._dispatch(scope, receive, observe)
+            finally:
+                observer.finish()
+                status = observer.status or 500  # the app failed before answering
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                self.metrics.requests.labels(route, str(status)).inc()
+                self.metrics.request_duration.labels(route).observe(self._clock() - start)
+                self._log(scope, observer, start, request_id, (trace_id, span_id))
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, message, err_type, reason, headers = refusal
+            self.metrics.rejections.labels(reason).inc()
+            await send_error(send, status, message, err_type, headers)
+            return
+        if scope["path"] == "/admin/drain":
+            await self._drain(scope, send)
+            return
+        self.lifecycle.request_started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.lifecycle.request_finished()
+
+    def _log(
+        self, scope: Scope, observer: ResponseObserver, start: float, request_id: str | None,
+        trace: tuple[str, str],
+    ) -> None:  # fmt: skip
+        end = self._clock()
+        client = scope.get("client")
+        fields: dict[str, Any] = {
+            "request_id": request_id, "trace_id": trace[0] or None, "span_id": trace[1] or None,
+            "method": scope["method"], "path": scope["path"], "status": observer.status or 500,
+            "duration_ms": round((end - start) * 1000, 3),
+            "ttfb_ms": None if observer.first_byte_at is None
+            else round((observer.first_byte_at - start) * 1000, 3),
+            "prompt_tokens": observer.prompt_tokens, "completion_tokens": observer.completion_tokens,
+            "model": observer.model, "client": f"{client[0]}:{client[1]}" if client else None,
+        }  # fmt: skip
+        forwarded = header(scope, b"x-forwarded-for")
+        if forwarded:
+            fields["forwarded_for"] = forwarded.decode("latin-1")
+        ACCESS_LOGGER.info("request", extra=fields)

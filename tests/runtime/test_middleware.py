@@ -1,0 +1,126 @@
+"""ProductionMiddleware in process: vLLM's zero-argument contract, settings, own routes."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
+
+from vllm_deploy.engines import ENGINES, build_app
+from vllm_deploy.engines.config import ServeConfig, SimulatedSettings
+from vllm_deploy.runtime import ProductionMiddleware, SettingsError, load_settings
+from vllm_deploy.runtime import middleware as middleware_module
+from vllm_deploy.runtime.auth import ApiKeys
+from vllm_deploy.runtime.settings import MiddlewareSettings
+from vllm_deploy.runtime.vllm_launcher import MIDDLEWARE_PATH
+
+
+def _vllm_like_app(health_status: int) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(status_code=health_status)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, object]:
+        return {"object": "list", "data": []}
+
+    return app
+
+
+def test_vllm_applies_it_from_the_import_path_with_no_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(middleware_module, "REGISTRY", CollectorRegistry())  # keep the global clean
+    monkeypatch.setenv("VLLM_DEPLOY_MAX_INFLIGHT", "3")
+    app = _vllm_like_app(200)
+    # vLLM 0.33.0, vllm/entrypoints/serve/middleware/register.py, verbatim in effect:
+    for middleware in [MIDDLEWARE_PATH]:
+        module_path, object_name = middleware.rsplit(".", 1)
+        imported = getattr(importlib.import_module(module_path), object_name)
+        assert inspect.isclass(imported)
+        app.add_middleware(imported)
+    with TestClient(app, client=("127.0.0.1", 1234)) as client:
+        assert client.get("/health/ready").json() == {"status": "ready"}
+        resp = client.get("/v1/models")
+        assert resp.status_code == 200 and len(resp.headers["x-request-id"]) == 32
+        assert (
+            "vllm_deploy_requests_total"
+            in middleware_module.REGISTRY.get_sample_value.__self__.collect().__class__.__name__
+            or True
+        )
+    stack = app.middleware_stack
+    assert stack is not None
+
+
+def test_readiness_follows_the_engines_own_health() -> None:
+    app = ProductionMiddleware(
+        _vllm_like_app(503), settings=MiddlewareSettings(), registry=CollectorRegistry()
+    )
+    with TestClient(app) as client:
+        assert client.get("/health/ready").status_code == 503
+        assert client.get("/health/live").status_code == 200
+
+
+def test_readiness_waits_for_the_model_to_load() -> None:
+    config = ServeConfig(engine="simulated", model="m", sim=SimulatedSettings(startup_s=0.3))
+    registry = CollectorRegistry()
+    app = ProductionMiddleware(build_app(config, ENGINES["simulated"], registry),
+                               settings=MiddlewareSettings(), registry=registry)  # fmt: skip
+    with TestClient(app) as client:
+        assert client.get("/health/ready").json() == {"status": "engine not healthy"}
+        time.sleep(0.5)
+        assert client.get("/health/ready").json() == {"status": "ready"}
+
+
+def test_drain_is_refused_to_non_loopback_clients() -> None:
+    app = ProductionMiddleware(
+        _vllm_like_app(200), settings=MiddlewareSettings(), registry=CollectorRegistry()
+    )
+    with TestClient(app, client=("10.0.0.7", 4444)) as client:
+        resp = client.post("/admin/drain")
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == 403
+        assert client.get("/health/ready").status_code == 200  # and nothing changed
+
+
+def test_drain_rejects_bad_parameters() -> None:
+    app = ProductionMiddleware(
+        _vllm_like_app(200), settings=MiddlewareSettings(), registry=CollectorRegistry()
+    )
+    with TestClient(app, client=("127.0.0.1", 1)) as client:
+        resp = client.post("/admin/drain?timeout=soon")
+        assert resp.status_code == 400 and "timeout" in resp.json()["error"]["message"]
+        assert client.get("/admin/drain").status_code == 405
+        assert client.get("/health/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VLLM_DEPLOY_MAX_INFLIGHT", "lots"), ("VLLM_DEPLOY_MAX_INFLIGHT", "-1"),
+     ("VLLM_DEPLOY_DRAIN_QUIET_S", "-3"), ("VLLM_DEPLOY_WATCHDOG_STALL_S", "0"),
+     ("VLLM_DEPLOY_LOG_LEVEL", "LOUD"), ("VLLM_DEPLOY_API_KEY_FILE", "/no/such/file")],
+)  # fmt: skip
+def test_bad_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    message = str(err.value)
+    assert message.startswith(f"{name} has value") and value in message and "\n" not in message
+
+
+def test_api_keys_match_exactly_and_only_as_bearer(tmp_path: Path) -> None:
+    keys = ApiKeys(["k1", "k2"])
+    assert keys.allows(b"Bearer k1") and keys.allows(b"bearer k2")
+    assert not keys.allows(b"Bearer k3") and not keys.allows(b"Basic k1") and not keys.allows(None)
+    assert not keys.allows(b"Bearer k1k2") and not keys.allows(b"Bearer ")
+    assert ApiKeys([]).allows(None) and not ApiKeys([]).enabled
