@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from vllm_deploy.engines.config import ServeConfig
-from vllm_deploy.runtime.vllm_launcher import VLLM_VERSION, build_vllm_argv
+from vllm_deploy.runtime.logs import LOGGING_CONFIG_PATH
+from vllm_deploy.runtime.vllm_launcher import VLLM_VERSION, build_vllm_argv, vllm_env
 
 SPEC = json.loads(
     (Path(__file__).parents[1] / "data" / f"vllm-{VLLM_VERSION}-serve-flags.json").read_text()
@@ -92,3 +94,51 @@ def test_missing_vllm_fails_with_one_clear_line() -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "vllm" in lines[0] and "not importable" in lines[0] and VLLM_VERSION in lines[0]
+
+
+def test_the_middleware_logging_and_access_log_reach_vllm() -> None:
+    ns = _parse(build_vllm_argv(ServeConfig(engine="vllm", model="m")))
+    assert ns.middleware == ["vllm_deploy.runtime.ProductionMiddleware"]
+    assert ns.disable_uvicorn_access_log is True
+    env = vllm_env({"PATH": "/bin"})
+    assert Path(env["VLLM_LOGGING_CONFIG_PATH"]) == LOGGING_CONFIG_PATH
+    assert (
+        vllm_env({"VLLM_LOGGING_CONFIG_PATH": "/mine.json"})["VLLM_LOGGING_CONFIG_PATH"]
+        == "/mine.json"
+    )
+    no_mw = _parse(build_vllm_argv(ServeConfig(engine="vllm", model="m", middleware=False)))
+    assert no_mw.middleware is None
+
+
+def test_the_logging_file_is_what_vllm_accepts() -> None:
+    # vLLM's logger.py: json.loads the file, require a dict, then logging.config.dictConfig.
+    script = (
+        "import json, logging, logging.config, sys;"
+        f"config = json.loads(open({str(LOGGING_CONFIG_PATH)!r}).read());"
+        "assert isinstance(config, dict);"
+        "logging.config.dictConfig(config);"
+        "logging.getLogger('vllm.engine').info('hello', extra={'k': 1})"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    line = json.loads(out.stdout)
+    assert (line["logger"], line["message"], line["k"], line["level"]) == (
+        "vllm.engine",
+        "hello",
+        1,
+        "INFO",
+    )
+
+
+def test_bad_middleware_settings_fail_before_vllm_is_looked_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "simulated", "--model", "m"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "VLLM_DEPLOY_MAX_INFLIGHT": "x"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip()
+        == "error: VLLM_DEPLOY_MAX_INFLIGHT has value 'x': Input should be a valid integer, unable to parse string as an integer"
+    )
