@@ -37,6 +37,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py
+	$(PY) benchmarks/bench_middleware.py
 
 clean:
 	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -12,76 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
-import statistics
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
+from loadgen import Point, closed_loop
 from vllm_deploy.harness import ServerProcess
 
 CONCURRENCY = (1, 8, 32)
-
-
-@dataclass
-class Point:
-    label: str
-    concurrency: int
-    requests: int
-    tokens: int
-    chunks: int
-    seconds: float
-    latencies: list[float]
-
-    def row(self) -> str:
-        p50 = statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
-        return (f"| {self.label} | {self.concurrency} | {self.requests / self.seconds:.1f} | "
-                f"{self.tokens / self.seconds:.0f} | {self.chunks / self.seconds:.0f} | {p50:.1f} |")  # fmt: skip
-
-
-async def _one(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> tuple[int, int]:
-    if not body.get("stream"):
-        resp = await client.post(url, json=body)
-        resp.raise_for_status()
-        return int(resp.json()["usage"]["completion_tokens"]), 1
-    chunks = tokens = 0
-    async with client.stream("POST", url, json=body) as resp:
-        resp.raise_for_status()
-        async for line in resp.aiter_lines():
-            if line.startswith("data: {"):
-                chunks += 1
-                if json.loads(line[6:])["choices"]:
-                    tokens += 1
-    return tokens - 1, chunks  # the last chunk carries finish_reason, not a token
-
-
-async def _closed_loop(
-    url: str, body: dict[str, object], concurrency: int, seconds: float, label: str
-) -> Point:
-    point = Point(label, concurrency, 0, 0, 0, 0.0, [])
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        for _ in range(concurrency):  # warm-up: open connections, load caches
-            await _one(client, url, body)
-        start = time.perf_counter()
-        deadline = start + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                tokens, chunks = await _one(client, url, body)
-                point.latencies.append(time.perf_counter() - t0)
-                point.requests += 1
-                point.tokens += tokens
-                point.chunks += chunks
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        point.seconds = time.perf_counter() - start
-    return point
 
 
 def _run_server(
@@ -92,7 +30,7 @@ def _run_server(
         for label, body in runs:
             for c in CONCURRENCY:
                 point = asyncio.run(
-                    _closed_loop(f"{server.url}/v1/completions", body, c, seconds, label)
+                    closed_loop(f"{server.url}/v1/completions", body, c, seconds, label)
                 )
                 print(point.row(), flush=True)
                 points.append(point)

@@ -119,6 +119,7 @@ def serve(
                 "kv_cache_tokens": kv_cache_tokens,
                 "max_request_body_bytes": max_request_body_bytes,
                 "shutdown_timeout": shutdown_timeout,
+                "middleware": middleware,
                 "sim": sim,
             }
         )

@@ -7,6 +7,7 @@ import inspect
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 
 from vllm_deploy.engines import ENGINES, build_app
 from vllm_deploy.engines.config import ServeConfig, SimulatedSettings
+from vllm_deploy.harness import ServerProcess
 from vllm_deploy.runtime import ProductionMiddleware, SettingsError, load_settings
 from vllm_deploy.runtime import middleware as middleware_module
 from vllm_deploy.runtime.auth import ApiKeys
@@ -124,3 +126,12 @@ def test_api_keys_match_exactly_and_only_as_bearer(tmp_path: Path) -> None:
     assert not keys.allows(b"Bearer k3") and not keys.allows(b"Basic k1") and not keys.allows(None)
     assert not keys.allows(b"Bearer k1k2") and not keys.allows(b"Bearer ")
     assert ApiKeys([]).allows(None) and not ApiKeys([]).enabled
+
+
+def test_no_middleware_serves_the_bare_engine(tmp_path: Path) -> None:
+    with ServerProcess(["--engine", "simulated", "--model", "m", "--no-middleware"]) as bare:
+        assert httpx.get(f"{bare.url}/health/live").status_code == 404
+        assert "x-request-id" not in httpx.get(f"{bare.url}/v1/models").headers
+    with ServerProcess(["--engine", "simulated", "--model", "m"]) as wrapped:
+        assert httpx.get(f"{wrapped.url}/health/live").status_code == 200
+        assert "x-request-id" in httpx.get(f"{wrapped.url}/v1/models").headers

@@ -70,3 +70,14 @@ class MiddlewareMetrics:
             self.drain_duration.labels(result)
         self.draining.set(0)
         self.engine_stalled.set(0)
+        self._by_request: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, route: str, code: int, seconds: float | None) -> None:
+        """Counts a request; ``seconds`` (None for probes) goes to the duration histogram."""
+        children = self._by_request.get((route, code))
+        if children is None:  # labels() costs a lock and a tuple per call: look it up once
+            children = (self.requests.labels(route, str(code)), self.request_duration.labels(route))
+            self._by_request[(route, code)] = children
+        children[0].inc()
+        if seconds is not None:
+            children[1].observe(seconds)

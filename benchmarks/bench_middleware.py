@@ -1,0 +1,107 @@
+"""What ProductionMiddleware costs: the zero-latency simulated engine with and without it.
+
+Three servers run side by side: no middleware, middleware, and middleware with the access
+log off (VLLM_DEPLOY_LOG_LEVEL=WARNING). Rounds alternate between them so drift in the
+machine's speed hits all alike. Workloads: non-streamed 1-token requests and streamed
+64-token requests, at concurrency 1 and 8. Reported: medians over rounds of requests/s,
+p50 and p99 latency and the server's CPU time per request (from /proc), then each
+variant's difference to the bare engine.
+
+Usage: python benchmarks/bench_middleware.py [--rounds 5] [--seconds 2.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+
+from loadgen import Point, closed_loop
+from vllm_deploy.harness import ServerProcess
+
+ZERO = ["--engine", "simulated", "--model", "sim", "--sim-ttft-ms", "0", "--sim-itl-ms", "0",
+        "--sim-prefill-ms-per-token", "0", "--max-num-seqs", "64"]  # fmt: skip
+WORKLOADS = {
+    "1 token": {"prompt": "x", "max_tokens": 1},
+    "streamed 64 tokens": {"prompt": "x", "max_tokens": 64, "ignore_eos": True, "stream": True},
+}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(
+    server: ServerProcess, body: dict[str, object], concurrency: int, seconds: float
+) -> tuple[Point, float]:
+    """One closed-loop point, and the server's CPU microseconds per request during it."""
+    assert server.proc is not None
+    before = _cpu_seconds(server.proc.pid)
+    point = asyncio.run(closed_loop(f"{server.url}/v1/completions", body, concurrency, seconds, ""))
+    cpu = _cpu_seconds(server.proc.pid) - before
+    return point, cpu / (point.requests + concurrency) * 1e6  # warm-up requests ran too
+
+
+def _median(points: list[Point], pick: str) -> float:
+    values = {"rps": [p.rps for p in points], "p50": [p.percentile_ms(0.5) for p in points],
+              "p99": [p.percentile_ms(0.99) for p in points]}[pick]  # fmt: skip
+    return statistics.median(values)
+
+
+VARIANTS = {  # label: (extra serve args, environment)
+    "off": (["--no-middleware"], {}),
+    "on": ([], {}),
+    "on, no access log": ([], {"VLLM_DEPLOY_LOG_LEVEL": "WARNING"}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=2.5)
+    parser.add_argument("--concurrency", type=int, default=8)
+    opts = parser.parse_args()
+    print(f"# middleware cost: {opts.rounds} alternating rounds x {opts.seconds:.1f} s\n")
+    print(
+        "| workload | concurrency | middleware | requests/s | p50 ms | p99 ms | server CPU µs/request |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    servers = {
+        label: ServerProcess([*ZERO, *args], env=env).start()
+        for label, (args, env) in VARIANTS.items()
+    }
+    try:
+        for name, body in WORKLOADS.items():
+            for concurrency in (1, opts.concurrency):
+                points: dict[str, list[Point]] = {label: [] for label in servers}
+                cpu: dict[str, list[float]] = {label: [] for label in servers}
+                for _ in range(opts.rounds):
+                    for label, server in servers.items():
+                        point, cpu_us = _run(server, body, concurrency, opts.seconds)
+                        points[label].append(point)
+                        cpu[label].append(cpu_us)
+                for label, pts in points.items():
+                    print(f"| {name} | {concurrency} | {label} | {_median(pts, 'rps'):.0f} | "
+                          f"{_median(pts, 'p50'):.3f} | {_median(pts, 'p99'):.3f} | "
+                          f"{statistics.median(cpu[label]):.0f} |")  # fmt: skip
+                base_rps, base_p50 = _median(points["off"], "rps"), _median(points["off"], "p50")
+                base_cpu = statistics.median(cpu["off"])
+                for label in list(servers)[1:]:
+                    loss = 1 - _median(points[label], "rps") / base_rps
+                    added = _median(points[label], "p50") - base_p50
+                    extra_cpu = statistics.median(cpu[label]) - base_cpu
+                    print(f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} | {added:+.3f} | | "
+                          f"{extra_cpu:+.0f} |", flush=True)  # fmt: skip
+    finally:
+        for server in servers.values():
+            server.terminate()
+
+
+if __name__ == "__main__":
+    main()
