@@ -27,8 +27,8 @@ _RECORD_ATTRS = frozenset(
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, then the ``extra`` fields.
 
-    Written for the access log's hot path (one line per request): 9 µs a line where
-    python-json-logger's formatter took 17 µs (same machine, same 12-field access record).
+    Written for the access log's hot path (one line per request): it does one pass over
+    the record and one ``json.dumps``, about half the work of python-json-logger's.
     """
 
     def format(self, record: logging.LogRecord) -> str:
