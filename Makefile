@@ -8,7 +8,7 @@ MODEL_DIR := .models/tiny-llama
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck bench setup model clean
+.PHONY: run test lint bench setup model generate debian-packages clean
 
 setup: $(STAMP)
 
@@ -32,8 +32,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint
+# promtool and prometheus (Debian's `prometheus`) for the rule tests and the live evaluation.
+debian-packages:
+	scripts/ensure-debian-packages.sh promtool:prometheus prometheus:prometheus
+
+test: $(STAMP) debian-packages lint
 	$(VENV)/bin/pytest -q
+
+# Rewrites the committed rules and dashboards from src/vllm_deploy/observability.
+generate: $(STAMP)
+	$(PY) -m vllm_deploy.observability.generate deploy/observability
 
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py

@@ -89,6 +89,9 @@ class Lifecycle:
         start = self._clock()
         self.draining = True
         self._metrics.draining.set(1)
+        # Wall-clock start and deadline let an alert see a drain about to cut streams.
+        self._metrics.drain_started.set(time.time())
+        self._metrics.drain_deadline.set(timeout_s)
         while True:
             now = self._clock()
             quiet_since = max(self._last_arrival, start)

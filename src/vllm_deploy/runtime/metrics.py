@@ -51,6 +51,16 @@ class MiddlewareMetrics:
             "vllm_deploy_draining", "1 while the pod drains (readiness is 503), else 0.",
             registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
+        self.drain_started = Gauge(
+            "vllm_deploy_drain_started_timestamp_seconds",
+            "Unix time the current drain started (0 when not draining).",
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.drain_deadline = Gauge(
+            "vllm_deploy_drain_deadline_seconds",
+            "The current drain's deadline, in seconds after its start (0 when not draining).",
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
         self.drain_duration = Histogram(
             "vllm_deploy_drain_duration_seconds", "How long drains took, by how they ended.",
             ["result"], buckets=DRAIN_BUCKETS, registry=registry,
