@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 
 # promtool and prometheus (Debian's `prometheus`) for the rule tests and the live evaluation.
 debian-packages:

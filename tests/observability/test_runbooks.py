@@ -1,0 +1,68 @@
+"""Every alert has a runbook of the same shape; runbooks only name real vllm-deploy commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+
+from vllm_deploy.cli import app
+from vllm_deploy.observability import ObservabilityConfig, alerts
+
+DOCS = Path(__file__).parents[2] / "docs"
+RUNBOOKS = DOCS / "runbooks"
+ALERTS = {a.name: a for a in alerts(ObservabilityConfig())}
+HEADINGS = ["## Meaning", "## Impact", "## Diagnosis", "## Mitigation"]
+COMMANDS = get_command(app).commands  # type: ignore[attr-defined]
+
+
+def test_every_alert_has_a_runbook_and_every_runbook_an_alert() -> None:
+    pages = {p.stem for p in RUNBOOKS.glob("*.md")}
+    assert set(ALERTS) - pages == set(), "alerts without a runbook"
+    assert pages - set(ALERTS) == set(), "runbooks without an alert"
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_runbook_shape(name: str) -> None:
+    text = (RUNBOOKS / f"{name}.md").read_text()
+    assert text.startswith(f"# {name}\n")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == HEADINGS
+    assert f"Severity: {ALERTS[name].severity}" in text
+    for section in text.split("## ")[3:]:  # Diagnosis, Mitigation: commands ready to paste
+        assert "```" in section, f"{name}: a section without commands"
+
+
+def _command_uses() -> list[tuple[str, str, list[str]]]:
+    uses = []
+    for page in [
+        *RUNBOOKS.glob("*.md"),
+        DOCS / "operations.md",
+        DOCS / "runtime.md",
+        DOCS / "engines.md",
+    ]:
+        for line in page.read_text().splitlines():
+            for match in re.finditer(r"vllm-deploy\s+([a-z][\w-]*)((?:[^|`\n]*))", line):
+                flags = re.findall(r"(?<![\w-])(--[a-z][\w-]*)", match.group(2))
+                uses.append((page.name, match.group(1), flags))
+    return uses
+
+
+def test_pages_name_only_real_subcommands_and_flags() -> None:
+    uses = _command_uses()
+    assert uses, "no vllm-deploy command found in the docs"
+    for page, sub, flags in uses:
+        assert sub in COMMANDS, f"{page}: `vllm-deploy {sub}` does not exist"
+        known = {opt for p in COMMANDS[sub].params for opt in (*p.opts, *p.secondary_opts)}
+        for flag in flags:
+            assert flag in known or flag == "--help", (
+                f"{page}: `vllm-deploy {sub} {flag}` does not exist"
+            )
+
+
+def test_observability_doc_lists_every_alert() -> None:
+    text = (DOCS / "observability.md").read_text()
+    for alert in ALERTS.values():
+        assert f"| [{alert.name}](runbooks/{alert.name}.md) | {alert.severity} | {alert.for_} |" in text
