@@ -61,7 +61,12 @@ def serve(
     max_model_len: Annotated[
         int | None, typer.Option(help="Context length [default: the model's; simulated 4096].")
     ] = None,
-    max_num_seqs: Annotated[int, typer.Option(help="Requests running at once; more wait.")] = 16,
+    max_num_seqs: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests running at once; more wait [default: 16; vLLM's own for vllm]."
+        ),
+    ] = None,
     kv_cache_tokens: Annotated[
         int | None,
         typer.Option(help="KV cache size in tokens [default: max-num-seqs x max-model-len]."),

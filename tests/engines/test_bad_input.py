@@ -44,6 +44,7 @@ CASES = [
     Case("unsupported n", "/v1/completions", {"model": "m", "prompt": "x", "n": 2}, 400, "n"),
     Case("unknown parameter", "/v1/completions", {"model": "m", "prompt": "x", "max_tokenz": 3}, 400, "max_tokenz"),
     Case("stream_options without stream", "/v1/completions", {"model": "m", "prompt": "x", "stream_options": {"include_usage": True}}, 400, None),
+    Case("continuous usage stats", "/v1/completions", {"model": "m", "prompt": "x", "stream": True, "stream_options": {"continuous_usage_stats": True}}, 400, "stream_options.continuous_usage_stats"),
     Case("oversize body", "/v1/completions", {"model": "m", "prompt": "x" * 70_000}, 413, None),
 ]  # fmt: skip
 
@@ -93,3 +94,9 @@ def test_max_tokens_beyond_context_is_clamped_as_vllm_does(server: ServerProcess
     )
     assert resp.status_code == 200
     assert resp.json()["usage"]["completion_tokens"] == 512 - 500
+
+
+def test_unsupported_parameters_with_neutral_values_are_accepted(server: ServerProcess) -> None:
+    body = {"model": "m", "prompt": "x", "max_tokens": 2, "logprobs": None, "echo": False,
+            "frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {}, "tools": []}  # fmt: skip
+    assert httpx.post(f"{server.url}/v1/completions", json=body).status_code == 200

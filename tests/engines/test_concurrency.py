@@ -135,3 +135,20 @@ async def test_disconnect_frees_running_and_queued_slots(
     assert responses[0].status_code == 200
     m = await sample(client, server.url)
     assert m["vllm:request_success_total{finished_reason=abort}"] >= 6
+
+
+async def test_a_client_that_leaves_is_a_499_not_a_server_error(
+    server: ServerProcess, client: httpx.AsyncClient
+) -> None:
+    await _set_hang(client, server.url, True)
+    leaving = asyncio.create_task(client.post(f"{server.url}/v1/completions", json={"prompt": "x"}))
+    await asyncio.sleep(0.3)
+    leaving.cancel()
+    await _set_hang(client, server.url, False)
+    records = [json.loads(line) for line in server.log().splitlines()]
+    async with asyncio.timeout(5):
+        while not any(r.get("status") == 499 for r in records):
+            await asyncio.sleep(0.05)
+            records = [json.loads(line) for line in server.log().splitlines()]
+    assert not [r for r in records if r["level"] == "ERROR"]
+    assert not [r for r in records if r.get("status", 0) >= 500]

@@ -91,3 +91,11 @@ def test_version_and_models_shapes(client: TestClient) -> None:
     assert set(client.get("/version").json()) == {"version"}
     card = client.get("/v1/models").json()["data"][0]
     assert card["id"] == "sim" and card["max_model_len"] == 4096 and card["owned_by"] == "vllm"
+
+
+def test_max_tokens_metric_counts_only_requests_that_set_it(client: TestClient) -> None:
+    client.post("/v1/completions", json={"prompt": "x"})  # OpenAI's default of 16 applies
+    client.post("/v1/completions", json={"prompt": "x", "max_tokens": 3})
+    metrics = scrape(client.get("/metrics").text)
+    assert metrics["vllm:request_params_max_tokens_count"] == 1
+    assert metrics["vllm:request_success_total{finished_reason=length}"] >= 1

@@ -35,6 +35,19 @@ def test_runbook_shape(name: str) -> None:
         assert "```" in section, f"{name}: a section without commands"
 
 
+def _code(text: str) -> list[str]:
+    """Fenced code block lines and inline code spans: where commands are written to be run."""
+    code, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            code.append(line)
+        else:
+            code += re.findall(r"`([^`]+)`", line)
+    return code
+
+
 def _command_uses() -> list[tuple[str, str, list[str]]]:
     uses = []
     for page in [
@@ -43,9 +56,10 @@ def _command_uses() -> list[tuple[str, str, list[str]]]:
         DOCS / "runtime.md",
         DOCS / "engines.md",
     ]:
-        for line in page.read_text().splitlines():
-            for match in re.finditer(r"vllm-deploy\s+([a-z][\w-]*)((?:[^|`\n]*))", line):
-                flags = re.findall(r"(?<![\w-])(--[a-z][\w-]*)", match.group(2))
+        for snippet in _code(page.read_text()):
+            for match in re.finditer(r"vllm-deploy\s+([a-z][\w-]*)([^|;&\n]*)", snippet):
+                ours = match.group(2).split(" -- ")[0]  # after `--`, arguments belong to vLLM
+                flags = re.findall(r"(?<![\w-])(--[a-z][\w-]*)", ours)
                 uses.append((page.name, match.group(1), flags))
     return uses
 
@@ -65,4 +79,7 @@ def test_pages_name_only_real_subcommands_and_flags() -> None:
 def test_observability_doc_lists_every_alert() -> None:
     text = (DOCS / "observability.md").read_text()
     for alert in ALERTS.values():
-        assert f"| [{alert.name}](runbooks/{alert.name}.md) | {alert.severity} | {alert.for_} |" in text
+        assert (
+            f"| [{alert.name}](runbooks/{alert.name}.md) | {alert.severity} | {alert.for_} |"
+            in text
+        )

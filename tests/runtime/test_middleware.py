@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from vllm_deploy.engines import ENGINES, build_app
 from vllm_deploy.engines.config import ServeConfig, SimulatedSettings
@@ -135,3 +136,101 @@ def test_no_middleware_serves_the_bare_engine(tmp_path: Path) -> None:
     with ServerProcess(["--engine", "simulated", "--model", "m"]) as wrapped:
         assert httpx.get(f"{wrapped.url}/health/live").status_code == 200
         assert "x-request-id" in httpx.get(f"{wrapped.url}/v1/models").headers
+
+
+def _ws_app() -> FastAPI:
+    app = _vllm_like_app(200)
+
+    @app.websocket("/v1/realtime")
+    async def realtime(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("hello")
+        await ws.receive_text()
+        await ws.close()
+
+    return app
+
+
+def test_websockets_pass_the_same_gate_and_count_in_flight() -> None:
+    registry = CollectorRegistry()
+    mw = ProductionMiddleware(
+        _ws_app(), settings=MiddlewareSettings(api_key="k"), registry=registry
+    )
+    with TestClient(mw) as client:
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/v1/realtime"),
+        ):
+            pass
+        assert refused.value.code == 1008
+        with client.websocket_connect("/v1/realtime", headers={"authorization": "Bearer k"}) as ws:
+            assert ws.receive_text() == "hello"
+            assert mw.lifecycle.in_flight == 1
+            ws.send_text("bye")
+    assert (
+        registry.get_sample_value("vllm_deploy_rejections_total", {"reason": "unauthorized"}) == 1
+    )
+
+
+def test_admin_routes_need_the_admin_token_and_refuse_proxied_requests() -> None:
+    settings = MiddlewareSettings(admin_token="s3cret")
+    mw = ProductionMiddleware(_vllm_like_app(200), settings=settings, registry=CollectorRegistry())
+    with TestClient(mw, client=("127.0.0.1", 1)) as client:
+        assert client.post("/admin/drain?quiet=0").status_code == 403
+        proxied = {"x-vllm-deploy-admin-token": "s3cret", "x-forwarded-for": "10.0.0.9"}
+        assert client.post("/admin/drain?quiet=0", headers=proxied).status_code == 403
+        assert client.get("/health/ready").status_code == 200
+        token = {"x-vllm-deploy-admin-token": "s3cret"}
+        assert client.post("/admin/drain?quiet=0", headers=token).json()["drained"] is True
+        assert client.get("/health/ready").status_code == 503
+        assert client.post("/admin/undrain", headers=token).json() == {"draining": False}
+        assert client.get("/health/ready").status_code == 200
+
+
+def test_invalid_request_ids_are_replaced_for_the_engine_too() -> None:
+    seen: list[str | None] = []
+    app = _vllm_like_app(200)
+
+    @app.get("/v1/echo")
+    async def echo(request: Request) -> dict[str, str]:
+        seen.append(request.headers.get("x-request-id"))
+        return {}
+
+    mw = ProductionMiddleware(app, settings=MiddlewareSettings(), registry=CollectorRegistry())
+    with TestClient(mw) as client:
+        resp = client.get("/v1/echo", headers={"x-request-id": "bad id with spaces"})
+        assert (
+            seen == [resp.headers["x-request-id"]]
+            and resp.headers["x-request-id"] != "bad id with spaces"
+        )
+        resp = client.get("/v1/echo", headers={"x-request-id": "good-id-1"})
+        assert seen[-1] == resp.headers["x-request-id"] == "good-id-1"
+
+
+def test_cors_preflight_needs_no_key_and_probes_need_get() -> None:
+    mw = ProductionMiddleware(_vllm_like_app(200), settings=MiddlewareSettings(api_key="k"),
+                              registry=CollectorRegistry())  # fmt: skip
+    with TestClient(mw) as client:
+        assert client.options("/v1/models").status_code != 401
+        assert client.post("/health/live").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [({"VLLM_DEPLOY_API_KEYS": "k"}, "VLLM_DEPLOY_API_KEYS is not a setting"),
+     ({"VLLM_DEPLOY_API_KEY_FILE": "EMPTY"}, "it holds no key")],
+)  # fmt: skip
+def test_authentication_never_fails_open_silently(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    empty = tmp_path / "keys"
+    empty.write_text("# no keys yet\n\n")
+    environ = {k: str(empty) if v == "EMPTY" else v for k, v in environ.items()}
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)
+
+
+def test_api_keys_may_start_with_a_hash_when_given_by_variable() -> None:
+    assert ApiKeys.from_settings(load_settings({"VLLM_DEPLOY_API_KEY": "#k1,k2"})).allows(
+        b"Bearer #k1"
+    )

@@ -142,3 +142,17 @@ def test_bad_middleware_settings_fail_before_vllm_is_looked_up(
         proc.stderr.strip()
         == "error: VLLM_DEPLOY_MAX_INFLIGHT has value 'x': Input should be a valid integer, unable to parse string as an integer"
     )
+
+
+@pytest.mark.parametrize("extra", [["--api-server-count", "2"], ["-asc=4"]])
+def test_several_api_server_processes_are_refused(extra: list[str]) -> None:
+    with pytest.raises(ValueError, match="one API server process"):
+        build_vllm_argv(ServeConfig(engine="vllm", model="m"), extra)
+    assert (
+        build_vllm_argv(ServeConfig(engine="vllm", model="m"), ["--api-server-count", "1"])[-1]
+        == "1"
+    )
+
+
+def test_vllm_keeps_its_own_batch_size_unless_asked() -> None:
+    assert "--max-num-seqs" not in build_vllm_argv(ServeConfig(engine="vllm", model="m"))

@@ -66,3 +66,27 @@ async def test_a_slow_but_steady_stream_is_not_a_stall(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             assert (await request).status_code == 200
             assert set(statuses) == {200} and len(statuses) > 5
+
+
+async def test_other_traffic_does_not_hide_a_hung_engine(tmp_path: Path) -> None:
+    env = {"VLLM_DEPLOY_WATCHDOG_STALL_S": str(STALL_S), "VLLM_DEPLOY_DRAIN_QUIET_S": "0"}
+    args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "10"]
+    with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
+        async with httpx.AsyncClient(timeout=30) as client:
+            url = server.url
+            await client.post(f"{url}/admin/sim/faults", json={"hang": True})
+            stuck = asyncio.create_task(client.post(f"{url}/v1/completions", json={"prompt": "x"}))
+
+            async def poll_models() -> None:  # a router's model discovery, say
+                while True:
+                    await client.get(f"{url}/v1/models")
+                    await asyncio.sleep(0.2)
+
+            poller = asyncio.create_task(poll_models())
+            await _live_status_after(client, url, 503, within=STALL_S + 2)
+            # A drain does not wait for requests a stalled engine will never finish.
+            result = (await client.post(f"{url}/admin/drain", params={"timeout": 30})).json()
+            assert result["reason"] == "stalled" and result["duration_seconds"] < 5
+            poller.cancel()
+            await client.post(f"{url}/admin/sim/faults", json={"hang": False})
+            assert (await stuck).status_code == 200

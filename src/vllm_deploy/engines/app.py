@@ -21,7 +21,7 @@ from vllm_deploy.engines.errors import OpenAIError, error_body
 from vllm_deploy.engines.generation import Generator
 from vllm_deploy.engines.metrics import EngineMetrics
 from vllm_deploy.engines.openai_api import model_card
-from vllm_deploy.engines.openai_routes import OpenAIRoutes
+from vllm_deploy.engines.openai_routes import ClientGone, OpenAIRoutes
 from vllm_deploy.engines.scheduler import Scheduler
 
 __all__ = ["EngineEntry", "build_app"]
@@ -50,8 +50,8 @@ def build_app(
     registry = registry if registry is not None else CollectorRegistry()
     max_model_len = config.max_model_len or entry.default_max_model_len(config)
     metrics = EngineMetrics(registry, config.model_name, max_model_len)
-    kv_tokens = config.kv_cache_tokens or config.max_num_seqs * max_model_len
-    scheduler = Scheduler(config.max_num_seqs, kv_tokens, metrics)
+    kv_tokens = config.kv_cache_tokens or config.batch_size * max_model_len
+    scheduler = Scheduler(config.batch_size, kv_tokens, metrics)
     engine = entry.build(config, max_model_len, scheduler)
     state = _State()
     routes = OpenAIRoutes(
@@ -89,6 +89,11 @@ def build_app(
     @app.exception_handler(OpenAIError)
     async def _openai_error(_: Request, exc: OpenAIError) -> Response:
         return exc.response()
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(_: Request, exc: ClientGone) -> Response:
+        # Nobody reads it; 499 (nginx's "client closed request") keeps it out of the 5xx.
+        return Response(status_code=499)
 
     @app.exception_handler(EngineError)
     async def _engine_error(_: Request, exc: EngineError) -> Response:

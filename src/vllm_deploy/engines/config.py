@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["EngineName", "FaultSettings", "ServeConfig", "SimulatedSettings"]
 
 EngineName = Literal["reference", "simulated", "vllm"]
+DEFAULT_MAX_NUM_SEQS = 16
 
 
 class FaultSettings(BaseModel):
@@ -46,7 +47,8 @@ class ServeConfig(BaseModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     max_model_len: Annotated[int, Field(ge=16)] | None = None
-    max_num_seqs: Annotated[int, Field(ge=1)] = 16
+    # None: 16 on the GPU-free engines, vLLM's own default on vllm.
+    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     kv_cache_tokens: Annotated[int, Field(ge=1)] | None = None
     max_request_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
     shutdown_timeout: Annotated[int, Field(ge=0)] = 30
@@ -57,3 +59,8 @@ class ServeConfig(BaseModel):
     @property
     def model_name(self) -> str:
         return self.served_model_name or self.model
+
+    @property
+    def batch_size(self) -> int:
+        """Running-batch size of the GPU-free engines."""
+        return self.max_num_seqs or DEFAULT_MAX_NUM_SEQS

@@ -6,13 +6,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Literal
 
 from vllm_deploy.engines.base import Engine, SamplingParams
 from vllm_deploy.engines.detokenizer import IncrementalDetokenizer
 from vllm_deploy.engines.metrics import EngineMetrics
 from vllm_deploy.engines.scheduler import Scheduler
 
-__all__ = ["Generation", "Generator"]
+__all__ = ["FinishReason", "Generation", "Generator"]
+
+FinishReason = Literal["stop", "length", "abort", "error"]
 
 
 @dataclass
@@ -21,7 +24,7 @@ class Generation:
 
     prompt_tokens: int
     completion_tokens: int = 0
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
 
 
 class Generator:

@@ -46,9 +46,15 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def parse_body(model: type[M], data: dict[str, Any]) -> M:
-    """Validates ``data``; the error names the first offending field."""
+    """Validates ``data``; the error names the first offending field.
+
+    Unimplemented parameters are refused, unless they carry their neutral value (clients
+    often send defaults such as ``"logprobs": false`` or ``"frequency_penalty": 0``).
+    """
     for name in sorted(UNSUPPORTED_PARAMETERS & data.keys()):
-        if data[name] not in (None, False):
+        if data[name] in (None, False, 0, [], {}):
+            data = {k: v for k, v in data.items() if k != name}
+        else:
             raise OpenAIError(400, f"{name}: parameter is not supported by this engine", param=name)
     try:
         return model.model_validate(data)
@@ -74,6 +80,8 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
         watch.cancel()
         if not task.done():
             task.cancel()
+        # Let the cancelled side finish unwinding (it frees the batch slot on the way).
+        await asyncio.gather(task, watch, return_exceptions=True)
     if task.cancelled():
         return None
     return task.result()

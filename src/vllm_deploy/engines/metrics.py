@@ -8,7 +8,7 @@ exactly as for vLLM's own counters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -156,6 +156,17 @@ ENGINE_METRICS: tuple[MetricSpec, ...] = (
 )
 
 _LABELS = ("model_name", "engine")
+Builder = Callable[
+    [MetricSpec, tuple[str, ...], CollectorRegistry, int], "Gauge | Counter | Histogram"
+]
+_BUILDERS: dict[Kind, Builder] = {
+    "gauge": lambda spec, names, registry, _: Gauge(spec.name, spec.documentation, names, registry=registry),
+    "counter": lambda spec, names, registry, _: Counter(spec.name, spec.documentation, names, registry=registry),
+    "histogram": lambda spec, names, registry, max_len: Histogram(
+        spec.name, spec.documentation, names, registry=registry,
+        buckets=bucket_values(spec.buckets or "latency", max_len),
+    ),
+}  # fmt: skip
 
 
 def bucket_values(kind: Buckets, max_model_len: int) -> Sequence[float]:
@@ -182,19 +193,7 @@ class EngineMetrics:
         built: dict[str, Gauge | Counter | Histogram] = {}
         for spec in ENGINE_METRICS:
             names = (*_LABELS, *spec.extra_labels)
-            if spec.kind == "gauge":
-                built[spec.name] = Gauge(spec.name, spec.documentation, names, registry=registry)
-            elif spec.kind == "counter":
-                built[spec.name] = Counter(spec.name, spec.documentation, names, registry=registry)
-            else:
-                assert spec.buckets is not None
-                built[spec.name] = Histogram(
-                    spec.name,
-                    spec.documentation,
-                    names,
-                    registry=registry,
-                    buckets=bucket_values(spec.buckets, max_model_len),
-                )
+            built[spec.name] = _BUILDERS[spec.kind](spec, names, registry, max_model_len)
 
         def child(name: str) -> Gauge | Counter | Histogram:
             return built[name].labels(**labels)

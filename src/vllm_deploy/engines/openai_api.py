@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "UNSUPPORTED_PARAMETERS",
@@ -53,6 +53,13 @@ class _Strict(BaseModel):
 class StreamOptions(_Strict):
     include_usage: bool = False
     continuous_usage_stats: bool = False
+
+    @field_validator("continuous_usage_stats")
+    @classmethod
+    def _refuse_continuous_usage(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("not supported by this engine")
+        return value
 
 
 class SamplingFields(_Strict):

@@ -23,7 +23,12 @@ from vllm_deploy.engines.http_io import (
 )
 from vllm_deploy.engines.openai_api import ChatCompletionRequest, CompletionRequest, SamplingFields
 
-__all__ = ["OpenAIRoutes"]
+__all__ = ["ClientGone", "OpenAIRoutes"]
+
+
+class ClientGone(Exception):
+    """The client disconnected before its (non-streamed) response was ready."""
+
 
 Chunk = Callable[[str | None, str | None], dict[str, Any]]
 
@@ -62,7 +67,9 @@ class OpenAIRoutes:
             ids = self._engine.tokenizer.encode(body.prompt)
         else:
             ids = self._check_token_ids(body.prompt)
-        prep = self._prepare(body, ids, "prompt", body.max_tokens)
+        # Only an explicit max_tokens counts as asked for (16 is OpenAI's default for completions).
+        asked = body.max_tokens if "max_tokens" in body.model_fields_set else None
+        prep = self._prepare(body, ids, "prompt", body.max_tokens, asked)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(text: str | None, finish: str | None) -> dict[str, Any]:
@@ -86,11 +93,12 @@ class OpenAIRoutes:
     async def chat_completions(self, request: Request) -> Response:
         body = parse_body(ChatCompletionRequest, await read_json(request, self._body_limit))
         self._check_model(body)
-        messages = [{"role": m.role, "content": m.content} for m in body.messages]
+        messages = [m.model_dump(exclude_none=True) for m in body.messages]
         tokenizer = self._engine.tokenizer
         prompt = tokenizer.apply_chat_template(messages, body.add_generation_prompt)
         ids = tokenizer.encode(prompt, add_special_tokens=False)
-        prep = self._prepare(body, ids, "messages", body.effective_max_tokens())
+        asked = body.effective_max_tokens()
+        prep = self._prepare(body, ids, "messages", asked, asked)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(text: str | None, finish: str | None) -> dict[str, Any]:
@@ -150,7 +158,12 @@ class OpenAIRoutes:
         return ids
 
     def _prepare(
-        self, body: SamplingFields, ids: list[int], field: str, max_tokens: int | None
+        self,
+        body: SamplingFields,
+        ids: list[int],
+        field: str,
+        max_tokens: int | None,
+        asked: int | None,
     ) -> _Prepared:
         room = self._max_model_len - len(ids)
         if room < 1:
@@ -161,7 +174,7 @@ class OpenAIRoutes:
                 "output tokens. Please reduce the length of the input prompt.",
                 param=field,
             )
-        # As vLLM does: max_tokens beyond the context is clamped, not refused.
+        # As vLLM 0.33.0 does: max_tokens beyond the context is clamped, not refused.
         limit = room if max_tokens is None else min(max_tokens, room)
         params = SamplingParams(
             max_tokens=limit,
@@ -170,9 +183,9 @@ class OpenAIRoutes:
             top_k=body.top_k,
             seed=body.seed,
             ignore_eos=body.ignore_eos,
-            explicit_max_tokens=max_tokens is not None,
+            explicit_max_tokens=asked is not None,
         )
-        return _Prepared(ids, params, body.stop_strings(), max_tokens)
+        return _Prepared(ids, params, body.stop_strings(), asked)
 
     async def _complete(self, request: Request, prep: _Prepared) -> tuple[Generation, str]:
         outcome = Generation(prompt_tokens=len(prep.prompt_ids))
@@ -182,8 +195,8 @@ class OpenAIRoutes:
             return "".join(parts)
 
         text = await unless_disconnected(request, collect())
-        if text is None:  # the client left; nobody reads this response
-            return outcome, ""
+        if text is None:
+            raise ClientGone
         return outcome, text
 
     def _run(self, prep: _Prepared, outcome: Generation) -> AsyncIterator[str]:

@@ -60,7 +60,7 @@ def recording_rules(c: ObservabilityConfig) -> list[Recording]:
                   f" / sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~\"/v1/.*\"}}[5m]))"),
         Recording("namespace_job:vllm_deploy_rejections:ratio_rate5m",
                   f'sum by (namespace, job) (rate(vllm_deploy_rejections_total{{{v}, reason="max_inflight"}}[5m]))'
-                  f" / sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}}}[5m]))"),
+                  f' / sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[5m]))'),
         Recording(f"{BY.replace(', ', '_')}:vllm_requests_finished:rate5m",
                   f"sum by ({BY}) (rate(vllm:request_success_total{{{v}}}[5m]))"),
         Recording(f"{BY.replace(', ', '_')}:vllm_generation_tokens:rate5m",

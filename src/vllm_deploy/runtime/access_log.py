@@ -19,7 +19,11 @@ _JSON_LIMIT = 1 << 20  # larger JSON bodies are not parsed for usage
 
 
 class ResponseObserver:
-    """Watches one response's ASGI messages: status, first byte, model, usage."""
+    """Watches one response's ASGI messages: status, first byte, model, usage.
+
+    Usage: ``on_start(message)`` on ``http.response.start``, ``on_body(chunk)`` per body
+    chunk, ``finish()`` at the end; then read ``status``, ``model``, ``prompt_tokens`` ...
+    """
 
     def __init__(self) -> None:
         self.status = 0

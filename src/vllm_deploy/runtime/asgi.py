@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.types import Scope, Send
 
+from vllm_deploy.engines.errors import error_body
+
 __all__ = ["header", "is_loopback", "send_error", "send_json"]
 
 
@@ -52,5 +54,4 @@ async def send_error(
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """An error in OpenAI's shape, as vLLM answers them."""
-    body = {"error": {"message": message, "type": err_type, "param": None, "code": status}}
-    await send_json(send, status, body, headers)
+    await send_json(send, status, error_body(message, err_type, status), headers)

@@ -7,15 +7,16 @@ import hmac
 
 from vllm_deploy.runtime.settings import MiddlewareSettings
 
-__all__ = ["ApiKeys", "configured_keys"]
+__all__ = ["ApiKeys", "configured_keys", "token_matches"]
 
 
 def configured_keys(settings: MiddlewareSettings) -> list[str]:
     """``VLLM_DEPLOY_API_KEY`` (comma-separated) then ``VLLM_DEPLOY_API_KEY_FILE`` (one a line)."""
     keys = [k.strip() for k in settings.api_key.split(",")]
     if settings.api_key_file is not None:
-        keys += [line.strip() for line in settings.api_key_file.read_text().splitlines()]
-    return [k for k in keys if k and not k.startswith("#")]
+        lines = [line.strip() for line in settings.api_key_file.read_text().splitlines()]
+        keys += [line for line in lines if not line.startswith("#")]
+    return [k for k in keys if k]
 
 
 class ApiKeys:
@@ -32,6 +33,9 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self._digests)
 
+    def __len__(self) -> int:
+        return len(self._digests)
+
     def allows(self, authorization: bytes | None) -> bool:
         """True for ``Bearer <a configured key>`` (or when no keys are configured)."""
         if not self._digests:
@@ -43,3 +47,10 @@ class ApiKeys:
         for digest in self._digests:
             matched |= hmac.compare_digest(presented, digest)
         return matched and scheme.lower() == b"bearer"
+
+
+def token_matches(presented: bytes | None, expected: str) -> bool:
+    """Constant-time comparison of a shared secret (the admin token)."""
+    return hmac.compare_digest(
+        hashlib.sha256(presented or b"").digest(), hashlib.sha256(expected.encode()).digest()
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from vllm_deploy.runtime.auth import configured_keys
+from vllm_deploy.runtime.gate import ADMIN_TOKEN_HEADER
 from vllm_deploy.runtime.settings import load_settings
 
 __all__ = ["DrainFailed", "drain"]
@@ -31,6 +32,8 @@ def drain(
     keys = configured_keys(settings)
     if keys:
         headers["authorization"] = f"Bearer {keys[0]}"
+    if settings.admin_token:
+        headers[ADMIN_TOKEN_HEADER.decode()] = settings.admin_token
     try:
         resp = httpx.post(f"http://{host}:{port}/admin/drain", params=params, headers=headers,
                           timeout=timeout_s + 10)  # fmt: skip

@@ -18,8 +18,10 @@ _DRAIN_POLL_S = 0.05
 
 @dataclass(frozen=True)
 class DrainResult:
+    """How a drain ended; ``drained`` only when it went quiet (reason ``quiet``)."""
+
     drained: bool
-    reason: Literal["quiet", "deadline"]
+    reason: Literal["quiet", "deadline", "stalled", "cancelled"]
     in_flight: int
     duration_seconds: float
 
@@ -35,7 +37,7 @@ class Lifecycle:
         self,
         metrics: MiddlewareMetrics,
         stall_after_s: float,
-        tokens_produced: Callable[[], float] | None = None,
+        tokens_produced: Callable[[], float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metrics = metrics
@@ -46,7 +48,7 @@ class Lifecycle:
         self.draining = False
         self._last_arrival = clock()
         self._last_progress = clock()
-        self._last_tokens = tokens_produced() if tokens_produced else 0.0
+        self._last_tokens = tokens_produced() if tokens_produced else None
         self._was_stalled = False
 
     def request_started(self) -> None:
@@ -58,20 +60,21 @@ class Lifecycle:
         self._metrics.in_flight.inc()
 
     def request_finished(self) -> None:
+        # Not progress: a request that ends (a client giving up, a 4xx) says nothing of
+        # whether the engine still produces tokens for the others.
         self.in_flight -= 1
-        self._last_progress = self._clock()
         self._metrics.in_flight.dec()
 
     def progress(self) -> None:
-        """A response body chunk went out: the engine is producing."""
+        """A chunk of generated output went out: the engine is producing."""
         self._last_progress = self._clock()
 
     def stalled(self) -> bool:
-        """Requests in flight, yet no token or response byte for the stall period."""
+        """Requests in flight, yet no generated token or output chunk for the stall period."""
         now = self._clock()
         if self._tokens_produced is not None:
             tokens = self._tokens_produced()
-            if tokens != self._last_tokens:
+            if tokens is not None and tokens != self._last_tokens:
                 self._last_tokens, self._last_progress = tokens, now
         stalled = self.in_flight > 0 and now - self._last_progress >= self._stall_after
         if stalled and not self._was_stalled:
@@ -80,11 +83,19 @@ class Lifecycle:
         self._metrics.engine_stalled.set(int(stalled))
         return stalled
 
+    def undrain(self) -> None:
+        """Ready again (a drain started by mistake); a drain in progress ends at its next check."""
+        self.draining = False
+        self._metrics.draining.set(0)
+        self._metrics.drain_started.set(0)
+        self._metrics.drain_deadline.set(0)
+
     async def drain(self, timeout_s: float, quiet_s: float) -> DrainResult:
         """Readiness goes 503 at once; arrivals are still served while endpoints propagate.
 
-        Ends when nothing is in flight and nothing arrived for ``quiet_s`` (drained), or at
-        ``timeout_s`` (not drained). The pod stays unready afterwards.
+        Ends when nothing is in flight and nothing arrived for ``quiet_s`` (drained), at
+        ``timeout_s`` (not drained), or at once when the engine is stalled (a liveness restart
+        must not wait for requests that will never finish). The pod stays unready afterwards.
         """
         start = self._clock()
         self.draining = True
@@ -94,6 +105,12 @@ class Lifecycle:
         self._metrics.drain_deadline.set(timeout_s)
         while True:
             now = self._clock()
+            if not self.draining:  # undrained meanwhile
+                result = DrainResult(False, "cancelled", self.in_flight, now - start)
+                break
+            if self.stalled():  # nothing in flight will finish: let the restart proceed
+                result = DrainResult(False, "stalled", self.in_flight, now - start)
+                break
             quiet_since = max(self._last_arrival, start)
             if self.in_flight == 0 and now - quiet_since >= quiet_s:
                 result = DrainResult(True, "quiet", 0, now - start)
@@ -102,6 +119,7 @@ class Lifecycle:
                 result = DrainResult(False, "deadline", self.in_flight, now - start)
                 break
             await asyncio.sleep(_DRAIN_POLL_S)
-        label = "drained" if result.drained else "deadline"
-        self._metrics.drain_duration.labels(label).observe(result.duration_seconds)
+        if result.reason in ("quiet", "deadline"):
+            label = "drained" if result.drained else "deadline"
+            self._metrics.drain_duration.labels(label).observe(result.duration_seconds)
         return result

@@ -2,9 +2,10 @@
 
 Pure ASGI; vLLM loads it with ``--middleware vllm_deploy.runtime.ProductionMiddleware`` and
 calls ``cls(app)``; configuration comes from ``VLLM_DEPLOY_*`` variables (docs/runtime.md).
-Per request, in order: own routes (probes, drain) -> open paths (/metrics, /health) ->
-API key -> admission limit -> the engine, with a server span, a request id, token progress
-for the watchdog, metrics, and one JSON access-log line.
+Per request, in order: probes -> open paths (/metrics, /health, CORS preflights) -> the
+gate (admin routes from the pod itself, API key, in-flight limit) -> admin routes or the
+engine, with a server span, a request id, token progress for the watchdog, metrics, and one
+JSON access-log line. WebSocket sessions pass the same gate and count as in flight.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vllm_deploy.runtime.access_log import ACCESS_LOGGER, ResponseObserver
-from vllm_deploy.runtime.asgi import header, is_loopback, send_error
+from vllm_deploy.runtime.asgi import header, send_error
 from vllm_deploy.runtime.auth import ApiKeys
+from vllm_deploy.runtime.gate import Gate, Refusal
 from vllm_deploy.runtime.lifecycle import Lifecycle
 from vllm_deploy.runtime.metrics import MiddlewareMetrics, route_label
 from vllm_deploy.runtime.probes import Probes
@@ -35,20 +37,24 @@ __all__ = ["OPEN_PATHS", "ProductionMiddleware"]
 
 # Served without an API key: the kubelet and Prometheus carry none.
 OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+# Responses of these carry generated tokens: their body chunks are progress for the watchdog.
+GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/v1/responses"})
 _REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
 _GENERATION_TOKENS = "vllm:generation_tokens_total"
+logger = logging.getLogger("vllm_deploy.runtime")
 
 Route = Callable[[Scope, Send], Awaitable[None]]
 
 
-def _token_reader(registry: CollectorRegistry) -> Callable[[], float]:
-    """Total generated tokens from the engine's own counter, wherever it is registered."""
+def _token_reader(registry: CollectorRegistry) -> Callable[[], float | None]:
+    """Total generated tokens from the engine's own counter; None where it is not registered."""
     restricted = registry.restricted_registry([_GENERATION_TOKENS])
 
-    def read() -> float:
-        return sum(
+    def read() -> float | None:
+        samples = [
             s.value for m in restricted.collect() for s in m.samples if s.name == _GENERATION_TOKENS
-        )
+        ]
+        return sum(samples) if samples else None
 
     return read
 
@@ -73,6 +79,15 @@ class ProductionMiddleware:
         registry = registry if registry is not None else REGISTRY
         self.metrics = MiddlewareMetrics(registry)
         self.keys = ApiKeys.from_settings(self.settings)
+        self._gate = Gate(self.settings, self.keys)
+        # The access log follows VLLM_DEPLOY_LOG_LEVEL inside vLLM too (WARNING turns it off).
+        ACCESS_LOGGER.setLevel(self.settings.log_level)
+        if self.keys.enabled:
+            logger.info("authentication: %d API keys", len(self.keys))
+        else:
+            logger.warning(
+                "authentication disabled: no VLLM_DEPLOY_API_KEY or VLLM_DEPLOY_API_KEY_FILE"
+            )
         self.lifecycle = Lifecycle(
             self.metrics, self.settings.watchdog_stall_s, _token_reader(registry), clock
         )
@@ -80,25 +95,45 @@ class ProductionMiddleware:
         self._tracer = self._provider.get_tracer("vllm_deploy.runtime")
         self._clock = clock
         probes = Probes(app, self.lifecycle, self.settings)
-        self._routes: dict[str, Route] = {
+        self._probes: dict[str, Route] = {
             "/health/live": probes.live,
             "/health/ready": probes.ready,
         }
-        self._drain = probes.drain
+        self._admin: dict[str, Route] = {
+            "/admin/drain": probes.drain,
+            "/admin/undrain": probes.undrain,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        kind = scope["type"]
+        if kind == "lifespan":
             await self._lifespan(scope, receive, send)
-        elif scope["type"] != "http":
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind != "http":
             await self.app(scope, receive, send)
-        elif (route := self._routes.get(scope["path"])) is not None:
-            await self._untraced(scope, send, lambda s: route(scope, s))
-        elif scope["path"] in OPEN_PATHS:
+        elif (probe := self._probes.get(scope["path"])) is not None:
+            await self._untraced(scope, send, lambda s: probe(scope, s))
+        elif scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
             if scope["path"] == "/metrics":
                 self.lifecycle.stalled()  # refresh the watchdog gauge for this scrape
+            # CORS preflights carry no credentials by design; they reach no engine work.
             await self._untraced(scope, send, lambda s: self.app(scope, receive, s))
         else:
             await self._serve(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._gate.check(scope, self.lifecycle.in_flight)
+        if refusal is not None:
+            self.metrics.rejections.labels(refusal.reason).inc()
+            await receive()  # websocket.connect; closing before accept refuses the handshake
+            await send({"type": "websocket.close", "code": 1013 if refusal.status == 429 else 1008})
+            return
+        self.lifecycle.request_started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.lifecycle.request_finished()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def on_send(message: Message) -> None:
@@ -119,43 +154,26 @@ class ProductionMiddleware:
                 observer.on_start(message)
             await send(message)
 
-        await call(observe)
-        route = route_label(scope["path"])
-        self.metrics.observe_request(route, observer.status, None)
-        if self.settings.log_probes:
-            self._log(scope, observer, start, request_id=None, trace=("", ""))
-
-    def _refusal(self, scope: Scope) -> tuple[int, str, str, str, list[tuple[bytes, bytes]]] | None:
-        """(status, message, error type, metric reason, headers) when the request is refused."""
-        if scope["path"] == "/admin/drain" and not is_loopback(scope):
-            return (
-                403,
-                "/admin/drain is served to loopback clients only",
-                "PermissionDeniedError",
-                "forbidden",
-                [],
-            )
-        if not self.keys.allows(header(scope, b"authorization")):
-            return (401, "Invalid or missing API key (send 'Authorization: Bearer <key>').",
-                    "AuthenticationError", "unauthorized", [(b"www-authenticate", b"Bearer")])  # fmt: skip
-        limit = self.settings.max_inflight
-        if limit and self.lifecycle.in_flight >= limit and scope["path"] != "/admin/drain":
-            retry = str(self.settings.retry_after_s)
-            return (429, f"Too many requests in flight on this replica ({limit}); retry after {retry} s.",
-                    "RateLimitError", "max_inflight", [(b"retry-after", retry.encode())])  # fmt: skip
-        return None
+        try:
+            await call(observe)
+        finally:
+            self.metrics.observe_request(route_label(scope["path"]), observer.status or 500, None)
+            if self.settings.log_probes:
+                self._log(scope, observer, start, request_id=None, trace=("", ""))
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         start, observer = self._clock(), ResponseObserver()
         given = header(scope, b"x-request-id")
-        request_id = given.decode() if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        if given is None:  # the engine sees the same id (vLLM uses it as its request id)
-            scope = {
-                **scope,
-                "headers": [*scope["headers"], (b"x-request-id", request_id.encode())],
-            }
+        if given is not None and _REQUEST_ID.fullmatch(given):
+            request_id = given.decode()
+        else:  # the engine must see the id we log (vLLM uses it as its request id)
+            request_id = uuid.uuid4().hex
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-request-id"]
+            scope = {**scope, "headers": [*headers, (b"x-request-id", request_id.encode())]}
         route = route_label(scope["path"])
-        span_name = f"{scope['method']} {route if route != 'other' else scope['path']}"
+        progress = scope["path"] in GENERATION_PATHS
+        # Span names stay few: unknown paths are "other" (the path is an attribute).
+        span_name = f"{scope['method']} {route}"
         # Not made the current span: nothing below us reads it, and attaching costs time.
         span = self._tracer.start_span(
             span_name, context=extract_context(scope["headers"]), kind=SpanKind.SERVER,
@@ -175,7 +193,8 @@ class ProductionMiddleware:
                 if observer.first_byte_at is None:
                     observer.first_byte_at = self._clock()
                 observer.on_body(message["body"])
-                self.lifecycle.progress()
+                if progress:
+                    self.lifecycle.progress()
             await send(message)
 
         try:
@@ -191,14 +210,15 @@ class ProductionMiddleware:
             self._log(scope, observer, start, request_id, (trace_id, span_id))
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = self._refusal(scope)
+        refusal: Refusal | None = self._gate.check(scope, self.lifecycle.in_flight)
         if refusal is not None:
-            status, message, err_type, reason, headers = refusal
-            self.metrics.rejections.labels(reason).inc()
-            await send_error(send, status, message, err_type, headers)
+            self.metrics.rejections.labels(refusal.reason).inc()
+            await send_error(
+                send, refusal.status, refusal.message, refusal.err_type, list(refusal.headers)
+            )
             return
-        if scope["path"] == "/admin/drain":
-            await self._drain(scope, send)
+        if (admin := self._admin.get(scope["path"])) is not None:
+            await admin(scope, send)
             return
         self.lifecycle.request_started()
         try:

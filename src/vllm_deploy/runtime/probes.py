@@ -17,7 +17,10 @@ __all__ = ["Probes"]
 
 
 class Probes:
-    """``/health/live``, ``/health/ready`` and ``POST /admin/drain`` over one Lifecycle."""
+    """``/health/live``, ``/health/ready``, ``POST /admin/drain`` and ``POST /admin/undrain``.
+
+    Usage: ``Probes(engine_app, lifecycle, settings).ready(scope, send)``.
+    """
 
     def __init__(self, app: ASGIApp, lifecycle: Lifecycle, settings: MiddlewareSettings) -> None:
         self._app = app
@@ -25,7 +28,9 @@ class Probes:
         self._settings = settings
 
     async def live(self, scope: Scope, send: Send) -> None:
-        if self._lifecycle.stalled():
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_error(send, 405, "use GET /health/live", "MethodNotAllowed")
+        elif self._lifecycle.stalled():
             body = {"status": "stalled", "in_flight": self._lifecycle.in_flight,
                     "stall_seconds": self._settings.watchdog_stall_s}  # fmt: skip
             await send_json(send, 503, body)
@@ -33,7 +38,9 @@ class Probes:
             await send_json(send, 200, {"status": "alive"})
 
     async def ready(self, scope: Scope, send: Send) -> None:
-        if self._lifecycle.draining:
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_error(send, 405, "use GET /health/ready", "MethodNotAllowed")
+        elif self._lifecycle.draining:
             await send_json(send, 503, {"status": "draining"})
         elif await self._engine_healthy(scope):
             await send_json(send, 200, {"status": "ready"})
@@ -66,6 +73,13 @@ class Probes:
             "drained": result.drained, "reason": result.reason, "in_flight": result.in_flight,
             "duration_seconds": round(result.duration_seconds, 3),
         })  # fmt: skip
+
+    async def undrain(self, scope: Scope, send: Send) -> None:
+        if scope["method"] != "POST":
+            await send_error(send, 405, "use POST /admin/undrain", "MethodNotAllowed")
+            return
+        self._lifecycle.undrain()
+        await send_json(send, 200, {"draining": False})
 
     async def _engine_healthy(self, scope: Scope) -> bool:
         """Asks the wrapped engine's own ``GET /health``, in process."""

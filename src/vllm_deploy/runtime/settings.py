@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,8 +29,11 @@ class MiddlewareSettings(BaseSettings):
 
     # Comma-separated API keys; empty means no authentication.
     api_key: str = Field(default="", repr=False)
-    # A file with one key per line (a mounted Secret); merged with api_key.
+    # A file with one key per line (a mounted Secret; `#` starts a comment line); merged with api_key.
     api_key_file: Path | None = None
+    # Required (header X-VLLM-Deploy-Admin-Token) by the admin routes when set; loopback alone
+    # is no boundary when a proxy sidecar shares the pod's network namespace.
+    admin_token: str = Field(default="", repr=False)
     # Requests in flight per pod beyond which new ones get 429; 0 means no limit.
     max_inflight: Annotated[int, Field(ge=0)] = 256
     retry_after_s: Annotated[int, Field(ge=1)] = 1
@@ -44,16 +49,41 @@ class MiddlewareSettings(BaseSettings):
     log_probes: bool = False
 
 
-def load_settings() -> MiddlewareSettings:
-    """Settings from the environment; a bad value raises SettingsError with one line."""
+def load_settings(environ: Mapping[str, str] | None = None) -> MiddlewareSettings:
+    """Settings from the environment; a bad value raises SettingsError with one line.
+
+    Unknown ``VLLM_DEPLOY_*`` variables are errors too (a misspelt API key variable would
+    otherwise switch authentication off without a word), and so is a key file that cannot
+    be read or holds no key.
+    """
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in MiddlewareSettings.model_fields}
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            raise SettingsError(f"{name} is not a setting; known: {', '.join(sorted(known))}")
     try:
-        settings = MiddlewareSettings()
+        settings = MiddlewareSettings.model_validate(_from_env(environ))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
         raise SettingsError(f"{name} has value {err.get('input')!r}: {err['msg']}") from None
-    if settings.api_key_file is not None and not settings.api_key_file.is_file():
-        raise SettingsError(
-            f"{ENV_PREFIX}API_KEY_FILE has value '{settings.api_key_file}': not a readable file"
-        )
+    if settings.api_key_file is not None:
+        try:
+            lines = settings.api_key_file.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}API_KEY_FILE has value '{settings.api_key_file}': cannot be read ({exc.__class__.__name__})"
+            ) from None
+        if not any(line.strip() and not line.strip().startswith("#") for line in lines):
+            raise SettingsError(
+                f"{ENV_PREFIX}API_KEY_FILE has value '{settings.api_key_file}': it holds no key"
+            )
     return settings
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.removeprefix(ENV_PREFIX).lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX)
+    }

@@ -1,7 +1,7 @@
 """OpenTelemetry: a server span per request, W3C trace context in and out, OTLP export.
 
-Export is on when the standard variables ask for it: ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set, or ``OTEL_TRACES_EXPORTER=otlp``
+Export is on when the standard variables ask for it: ``OTEL_TRACES_EXPORTER=otlp``, or, when
+that variable is not set, ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
 (OTLP over HTTP/protobuf; the exporter reads the other ``OTEL_EXPORTER_OTLP_*`` variables).
 ``OTEL_SDK_DISABLED=true`` turns tracing off; ``OTEL_TRACES_SAMPLER`` is honoured when
 exporting (default: parent-based, always on). Without export nothing is recorded (a span
@@ -30,10 +30,10 @@ PROPAGATOR = TraceContextTextMapPropagator()
 def export_enabled(env: Mapping[str, str]) -> bool:
     if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
+    if "OTEL_TRACES_EXPORTER" in env:  # explicit choice wins (e.g. "none" with a metrics endpoint)
+        return "otlp" in env["OTEL_TRACES_EXPORTER"].split(",")
     return bool(
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or "otlp" in env.get("OTEL_TRACES_EXPORTER", "").split(",")
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
 
 

@@ -42,12 +42,28 @@ def build_vllm_argv(config: ServeConfig, extra_args: Sequence[str] = ()) -> list
         argv += ["--served-model-name", config.served_model_name]
     if config.max_model_len:
         argv += ["--max-model-len", str(config.max_model_len)]
-    argv += ["--max-num-seqs", str(config.max_num_seqs)]
+    if config.max_num_seqs:
+        argv += ["--max-num-seqs", str(config.max_num_seqs)]
     argv += ["--shutdown-timeout", str(config.shutdown_timeout)]
     if config.middleware:
         # Our middleware writes the access log (JSON, with tokens and trace ids).
         argv += ["--middleware", MIDDLEWARE_PATH, "--disable-uvicorn-access-log"]
+    _refuse_several_api_servers(extra_args)
     return [*argv, *extra_args]
+
+
+def _refuse_several_api_servers(extra_args: Sequence[str]) -> None:
+    """The middleware's drain, admission and watchdog state lives in one process."""
+    args = list(extra_args)
+    for i, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name in ("--api-server-count", "-asc"):
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            if value != "1":
+                raise ValueError(
+                    f"{name} has value {value!r}: ProductionMiddleware keeps its drain, admission "
+                    "and watchdog state per process, so vLLM must run one API server process (1)"
+                )
 
 
 def vllm_env(environ: Mapping[str, str]) -> dict[str, str]:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -17,24 +16,17 @@ from starlette.routing import BaseRoute, Route
 from vllm_deploy.engines.config import FaultSettings
 from vllm_deploy.engines.errors import OpenAIError, from_validation_error
 from vllm_deploy.engines.http_io import read_json
+from vllm_deploy.runtime.asgi import is_loopback
 
 if TYPE_CHECKING:
     from vllm_deploy.engines.simulated.engine import SimulatedEngine
 
-__all__ = ["fault_routes", "is_loopback"]
-
-
-def is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["fault_routes"]
 
 
 def fault_routes(engine: SimulatedEngine) -> list[BaseRoute]:
     async def faults(request: Request) -> Response:
-        if not is_loopback(request):
+        if not is_loopback(request.scope):
             return OpenAIError(403, "admin routes are served to loopback clients only").response()
         if request.method == "POST":
             changes: dict[str, Any] = await read_json(request, 64 * 1024)
