@@ -200,11 +200,17 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
 
 
 def rules_document(c: ObservabilityConfig) -> dict[str, Any]:
-    """The ``groups:`` document for Prometheus (and the PrometheusRule's ``spec``)."""
+    """The ``groups:`` document for Prometheus (and the PrometheusRule's ``spec``).
+
+    One group: rules in a group are evaluated in order, so the alerts read recording rules
+    of the same evaluation, never the previous one (separate groups run independently).
+    """
+    recordings = [{"record": r.record, "expr": r.expr} for r in recording_rules(c)]
     return {
         "groups": [
-            {"name": "vllm.recording",
-             "rules": [{"record": r.record, "expr": r.expr} for r in recording_rules(c)]},
-            {"name": "vllm.alerts", "rules": [a.rule(c.runbook_base_url) for a in alerts(c)]},
+            {
+                "name": "vllm",
+                "rules": [*recordings, *(a.rule(c.runbook_base_url) for a in alerts(c))],
+            }
         ]
-    }  # fmt: skip
+    }
