@@ -32,21 +32,35 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
+	$(VENV)/bin/hadolint Dockerfile
+
+# checkov has its own venv: its many pinned dependencies must not constrain ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): requirements-checkov.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -c requirements-checkov.lock checkov
+	touch $@
 
 # promtool and prometheus (Debian's `prometheus`) for the rule tests and the live evaluation.
 debian-packages:
 	scripts/ensure-debian-packages.sh promtool:prometheus prometheus:prometheus
 
-test: $(STAMP) debian-packages lint
-	$(VENV)/bin/pytest -q
+test: $(STAMP) $(CHECKOV_STAMP) debian-packages lint
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/pytest -q
 
-# Rewrites the committed rules and dashboards from src/vllm_deploy/observability.
+# Rewrites the committed rules, dashboards and example manifests from the code and specs.
 generate: $(STAMP)
 	$(PY) -m vllm_deploy.observability.generate deploy/observability
+	for spec in examples/*.yaml; do \
+		out=deploy/examples/$$(basename $$spec .yaml); rm -rf $$out; \
+		$(VENV)/bin/vllm-deploy render -f $$spec -o $$out --validate >/dev/null || exit 1; \
+	done
 
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py
 	$(PY) benchmarks/bench_middleware.py
 
 clean:
-	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -166,6 +166,54 @@ def drain(
     except (DrainFailed, SettingsError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps(result))
+
+
+def _report(problems: list[Any]) -> None:
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def render(
+    spec_file: Annotated[Path, typer.Option("-f", "--file", help="The deployment spec (YAML).")],
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Directory for the manifests.")],
+    validate: Annotated[
+        bool, typer.Option(help="Validate the output too (see `validate`).")
+    ] = False,
+) -> None:
+    """Render Kubernetes manifests from a deployment spec: one file per component + kustomization."""
+    from vllm_deploy.render import write
+    from vllm_deploy.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_file)
+    except SpecError as exc:
+        _fail(f"{spec_file}: {exc}")
+    for path in write(spec, out_dir):
+        typer.echo(str(path))
+    if validate:
+        from vllm_deploy.validate import validate_dir
+
+        _report(validate_dir(out_dir))
+
+
+@app.command("validate")
+def validate_cmd(
+    manifests: Annotated[Path, typer.Argument(help="Directory of rendered manifests.")],
+) -> None:
+    """Validate manifests: strict schemas (Kubernetes 1.30-1.37, vendored CRDs) and policy checks.
+
+    Exits 1 with one line per problem: [check] Kind/name field: what is wrong.
+    """
+    from vllm_deploy.validate import validate_dir
+
+    if not manifests.is_dir():
+        _fail(f"{manifests}: not a directory")
+    _report(validate_dir(manifests))
+    typer.echo(f"{manifests}: valid")
 
 
 def main() -> None:

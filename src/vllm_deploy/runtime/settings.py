@@ -34,6 +34,8 @@ class MiddlewareSettings(BaseSettings):
     # Required (header X-VLLM-Deploy-Admin-Token) by the admin routes when set; loopback alone
     # is no boundary when a proxy sidecar shares the pod's network namespace.
     admin_token: str = Field(default="", repr=False)
+    # The admin token from a file (a mounted Secret); wins over admin_token when set.
+    admin_token_file: Path | None = None
     # Requests in flight per pod beyond which new ones get 429; 0 means no limit.
     max_inflight: Annotated[int, Field(ge=0)] = 256
     retry_after_s: Annotated[int, Field(ge=1)] = 1
@@ -67,6 +69,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> MiddlewareSetting
         err = exc.errors(include_url=False)[0]
         name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
         raise SettingsError(f"{name} has value {err.get('input')!r}: {err['msg']}") from None
+    if settings.admin_token_file is not None:
+        try:
+            token = settings.admin_token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}ADMIN_TOKEN_FILE has value '{settings.admin_token_file}': cannot be read ({exc.__class__.__name__})"
+            ) from None
+        if not token:
+            raise SettingsError(
+                f"{ENV_PREFIX}ADMIN_TOKEN_FILE has value '{settings.admin_token_file}': it is empty"
+            )
+        settings = settings.model_copy(update={"admin_token": token})
     if settings.api_key_file is not None:
         try:
             lines = settings.api_key_file.read_text().splitlines()

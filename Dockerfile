@@ -1,0 +1,16 @@
+# The serving image: vLLM's official OpenAI server image with vllm-deploy installed, so the
+# pod runs `vllm-deploy serve --engine vllm` (ProductionMiddleware loaded by vLLM) and the
+# preStop hook `vllm-deploy drain`. Build: docker build -t <registry>/vllm-deploy:0.1.0-vllm0.33.0 .
+FROM vllm/vllm-openai:v0.33.0
+
+COPY pyproject.toml README.md /src/
+COPY src /src/src
+# vLLM's image brings torch and transformers; install only vllm-deploy and its own pins.
+RUN python3 -m pip install --no-cache-dir /src && rm -rf /src
+
+# A high, non-root UID matching the manifests' securityContext.
+USER 10001:10001
+ENV HOME=/tmp
+EXPOSE 8000
+ENTRYPOINT ["vllm-deploy"]
+CMD ["serve", "--engine", "vllm", "--model", "/models/model", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,34 @@
+"""PodMonitor, PrometheusRule (the generated rules) and the dashboards for Grafana's sidecar."""
+
+from __future__ import annotations
+
+import json
+
+from vllm_deploy.observability import ObservabilityConfig, dashboards, rules_document
+from vllm_deploy.observability.generate import NAMESPACE_METRIC
+from vllm_deploy.render.common import Obj, metadata, selector_labels
+from vllm_deploy.spec.models import DeploymentSpec
+
+__all__ = ["dashboards_config_map", "pod_monitor", "prometheus_rule"]
+
+
+def pod_monitor(spec: DeploymentSpec) -> Obj:
+    # job="vllm" is what the rules and dashboards select on.
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": metadata(spec, spec.app_name),
+            "spec": {"selector": {"matchLabels": selector_labels(spec)},
+                     "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "15s",
+                                              "relabelings": [{"action": "replace", "targetLabel": "job",
+                                                               "replacement": "vllm"}]}]}}  # fmt: skip
+
+
+def prometheus_rule(spec: DeploymentSpec) -> Obj:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": metadata(spec, spec.app_name),
+            "spec": rules_document(ObservabilityConfig())}  # fmt: skip
+
+
+def dashboards_config_map(spec: DeploymentSpec) -> Obj:
+    meta = metadata(spec, f"{spec.app_name}-dashboards")
+    meta["labels"]["grafana_dashboard"] = "1"
+    data = {f"{b.uid}.json": json.dumps(b.to_json(NAMESPACE_METRIC), indent=1)
+            for b in dashboards(ObservabilityConfig())}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}

@@ -1,0 +1,199 @@
+"""The deployment spec: one small YAML file per model, validated strictly (unknown fields fail)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
+    "Model", "Network", "Observability", "Probes", "Resources", "Rollout", "SecretRef", "Secrets",
+]  # fmt: skip
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Image(_Strict):
+    repository: str = "ghcr.io/vllm-deploy/vllm-deploy"
+    tag: str = "0.1.0-vllm0.33.0"
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+class Model(_Strict):
+    """Where the weights come from: a Hugging Face repository, or a path on the cache volume."""
+
+    name: Annotated[str, Field(pattern=_DNS_LABEL)]
+    huggingface: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")] | None = None
+    path: Annotated[str, Field(pattern=r"^/models/.+")] | None = None
+    revision: str = "main"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Model:
+        if (self.huggingface is None) == (self.path is None):
+            raise ValueError("set exactly one of model.huggingface or model.path")
+        return self
+
+    @property
+    def local_path(self) -> str:
+        return self.path or f"/models/{self.name}"
+
+
+class Engine(_Strict):
+    max_model_len: Annotated[int, Field(ge=16)] | None = None
+    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
+    shutdown_timeout_s: Annotated[int, Field(ge=0, le=600)] = 30
+    extra_args: list[str] = []
+
+
+class Gpu(_Strict):
+    count: Annotated[int, Field(ge=0, le=16)] = 1
+    resource: str = "nvidia.com/gpu"
+    node_selector: dict[str, str] = {}
+    tolerate_gpu_taint: bool = True
+
+
+class Resources(_Strict):
+    cpu: Quantity = "4"
+    memory: Quantity = "32Gi"
+    shm: Quantity = "8Gi"
+
+
+class Autoscaling(_Strict):
+    enabled: bool = True
+    engine: Literal["hpa", "keda"] = "hpa"
+    min_replicas: Annotated[int, Field(ge=0)] = 2
+    max_replicas: Annotated[int, Field(ge=1)] = 8
+    target_waiting_per_pod: Annotated[float, Field(gt=0)] = 5.0
+    gpu_utilisation_target: Annotated[int, Field(ge=1, le=100)] | None = None
+    cpu_utilisation_target: Annotated[int, Field(ge=1, le=100)] | None = None  # opt-in only
+    scale_down_stabilisation_s: Annotated[int, Field(ge=0, le=3600)] = 300
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.min_replicas must be <= autoscaling.max_replicas")
+        if self.min_replicas == 0 and self.engine != "keda":
+            raise ValueError(
+                "autoscaling.min_replicas 0 (scale to zero) needs autoscaling.engine keda"
+            )
+        return self
+
+
+class Rollout(_Strict):
+    max_surge: Annotated[int, Field(ge=0)] = 1
+    max_unavailable: Annotated[int, Field(ge=0)] = 0
+    min_ready_seconds: Annotated[int, Field(ge=0)] = 30
+
+    @model_validator(mode="after")
+    def _progress(self) -> Rollout:
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise ValueError("rollout.max_surge and rollout.max_unavailable cannot both be 0")
+        return self
+
+
+class Drain(_Strict):
+    longest_request_s: Annotated[int, Field(ge=1, le=3600)] = 120
+    quiet_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    margin_s: Annotated[int, Field(ge=5, le=120)] = 10
+
+
+class Probes(_Strict):
+    expected_load_s: Annotated[int, Field(ge=10, le=7200)] = 600
+
+
+class Ingress(_Strict):
+    enabled: bool = False
+    class_name: str = "nginx"
+    host: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] | None = None
+    tls_secret: str | None = None
+    body_size: Quantity = "32m"
+
+    @model_validator(mode="after")
+    def _host(self) -> Ingress:
+        if self.enabled and self.host is None:
+            raise ValueError("ingress.host is required when ingress.enabled is true")
+        return self
+
+
+class SecretRef(_Strict):
+    """A key of an existing Secret: values never go into the spec."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class Secrets(_Strict):
+    api_keys: SecretRef | None = None
+    hf_token: SecretRef | None = None
+    admin_token: SecretRef | None = None
+
+
+class Cache(_Strict):
+    size: Quantity = "100Gi"
+    storage_class: str | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
+
+
+class Network(_Strict):
+    ingress_namespace: str = "ingress-nginx"
+    monitoring_namespace: str = "monitoring"
+
+
+class Observability(_Strict):
+    prometheus_operator: bool = True
+    otlp_endpoint: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_inflight: Annotated[int, Field(ge=0)] = 256
+    watchdog_stall_s: Annotated[float, Field(gt=0)] = 180.0
+
+
+class DeploymentSpec(_Strict):
+    """Usage: ``DeploymentSpec.model_validate(yaml.safe_load(text))`` (see docs/deploy.md)."""
+
+    name: Annotated[str, Field(pattern=_DNS_LABEL)]
+    namespace: Annotated[str, Field(pattern=_DNS_LABEL)] = "llm"
+    profile: Literal["dev", "prod"] = "prod"
+    image: Image = Image()
+    model: Model
+    engine: Engine = Engine()
+    gpu: Gpu = Gpu()
+    resources: Resources = Resources()
+    replicas: Annotated[int, Field(ge=1, le=100)] = 2
+    autoscaling: Autoscaling = Autoscaling()
+    rollout: Rollout = Rollout()
+    drain: Drain = Drain()
+    probes: Probes = Probes()
+    ingress: Ingress = Ingress()
+    secrets: Secrets = Secrets()
+    cache: Cache = Cache()
+    network: Network = Network()
+    observability: Observability = Observability()
+
+    @property
+    def app_name(self) -> str:
+        return f"vllm-{self.name}"
+
+    @property
+    def drain_timeout_s(self) -> int:
+        return self.drain.longest_request_s
+
+    @property
+    def grace_period_s(self) -> int:
+        """The termination rule: drain deadline + shutdown timeout + margin."""
+        return self.drain_timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s
+
+
+def image_tag_is_pinned(tag: str) -> bool:
+    return tag != "latest" and not re.fullmatch(r"\s*", tag)

@@ -1,0 +1,361 @@
+"""Named policy checks over a set of rendered objects; docs/deploy.md describes each.
+
+Each check takes every object and returns its problems, naming the object and the field.
+They read only the manifests (and the annotations the renderer puts on the Deployment),
+so they also check hand-edited output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
+
+from vllm_deploy.runtime.middleware import OPEN_PATHS
+from vllm_deploy.runtime.settings import ENV_PREFIX
+from vllm_deploy.validate.problems import Problem, obj_id
+
+__all__ = ["POLICIES", "check_policies"]
+
+Obj = dict[str, Any]
+Check = Callable[[list[Obj]], Iterator[Problem]]
+ANNOTATION = "vllm-deploy.io/"
+MIN_MARGIN_S = 5
+PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
+_SECRETISH = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
+NGINX = "nginx.ingress.kubernetes.io/"
+
+
+def _kind(objs: list[Obj], kind: str) -> list[Obj]:
+    return [o for o in objs if o.get("kind") == kind]
+
+
+def _pod_spec(dep: Obj) -> Obj:
+    spec: Obj = dep.get("spec", {}).get("template", {}).get("spec", {})
+    return spec
+
+
+def _containers(dep: Obj) -> list[Obj]:
+    pod = _pod_spec(dep)
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+def _annotation(dep: Obj, name: str) -> int | None:
+    value = (dep.get("metadata", {}).get("annotations") or {}).get(ANNOTATION + name)
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _server(dep: Obj) -> Obj | None:
+    containers: list[Obj] = _pod_spec(dep).get("containers", [])
+    return next((c for c in containers if c.get("name") == "vllm"), None)
+
+
+def _drain_timeout(dep: Obj, container: Obj) -> float | None:
+    command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    value = _flag(command, "--timeout")
+    return float(value) if value else None
+
+
+def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def grace_period(objs: list[Obj]) -> Iterator[Problem]:
+    """terminationGracePeriodSeconds >= drain deadline + shutdown timeout + margin."""
+    for dep in _kind(objs, "Deployment"):
+        server = _server(dep)
+        if server is None:
+            continue
+        drain = _drain_timeout(dep, server)
+        shutdown = _flag(server.get("args", []), "--shutdown-timeout")
+        grace = _pod_spec(dep).get("terminationGracePeriodSeconds", 30)
+        if drain is None:
+            yield Problem("grace-period", obj_id(dep), "spec.template.spec.containers[vllm].lifecycle.preStop",
+                          "no `vllm-deploy drain --timeout S` preStop hook: streams would be cut")  # fmt: skip
+            continue
+        need = drain + float(shutdown or 0) + MIN_MARGIN_S
+        if grace < need:
+            yield Problem("grace-period", obj_id(dep), "spec.template.spec.terminationGracePeriodSeconds",
+                          f"{grace} < drain {drain:g} + shutdown {shutdown or 0} + margin {MIN_MARGIN_S} = {need:g}")  # fmt: skip
+
+
+def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
+    """The startup probe lets the model load for at least the expected load time."""
+    for dep in _kind(objs, "Deployment"):
+        server, expected = _server(dep), _annotation(dep, "expected-load-seconds")
+        if server is None or expected is None:
+            continue
+        probe = server.get("startupProbe")
+        field = "spec.template.spec.containers[vllm].startupProbe"
+        if probe is None:
+            yield Problem(
+                "startup-budget",
+                obj_id(dep),
+                field,
+                f"missing; the model needs {expected} s to load",
+            )
+            continue
+        budget = probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get(
+            "failureThreshold", 3
+        )
+        if budget < expected:
+            yield Problem("startup-budget", obj_id(dep), field,
+                          f"allows {budget} s, less than the expected load time {expected} s")  # fmt: skip
+
+
+def probes_differ(objs: list[Obj]) -> Iterator[Problem]:
+    """Readiness and liveness are different endpoints (a draining pod must stay alive)."""
+    for dep in _kind(objs, "Deployment"):
+        server = _server(dep)
+        if server is None:
+            continue
+        ready = server.get("readinessProbe", {}).get("httpGet", {}).get("path")
+        live = server.get("livenessProbe", {}).get("httpGet", {}).get("path")
+        if ready is None or live is None or ready == live:
+            yield Problem("probes-differ", obj_id(dep), "spec.template.spec.containers[vllm].livenessProbe",
+                          f"readiness ({ready}) and liveness ({live}) must both exist and differ")  # fmt: skip
+
+
+def probe_endpoints(objs: list[Obj]) -> Iterator[Problem]:
+    """Probe paths are the middleware's, on a port the container declares."""
+    for dep in _kind(objs, "Deployment"):
+        server = _server(dep)
+        if server is None:
+            continue
+        ports = {p.get("name") for p in server.get("ports", [])} | {
+            p.get("containerPort") for p in server.get("ports", [])
+        }
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            get = server.get(kind, {}).get("httpGet")
+            if get is None:
+                continue
+            field = f"spec.template.spec.containers[vllm].{kind}.httpGet"
+            if get.get("path") not in PROBE_PATHS:
+                yield Problem("probe-endpoints", obj_id(dep), f"{field}.path",
+                              f"{get.get('path')!r} is not served by the middleware (use {sorted(PROBE_PATHS)})")  # fmt: skip
+            if get.get("port") not in ports:
+                yield Problem("probe-endpoints", obj_id(dep), f"{field}.port",
+                              f"{get.get('port')!r} is not a port of the container")  # fmt: skip
+
+
+def selectors_match(objs: list[Obj]) -> Iterator[Problem]:
+    """Deployment, Service, PDB, NetworkPolicy and PodMonitor selectors match the pods."""
+    pods = [
+        (d, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}))
+        for d in _kind(objs, "Deployment")
+    ]
+    for dep, labels in pods:
+        if not _labels_match(
+            dep.get("spec", {}).get("selector", {}).get("matchLabels", {}), labels
+        ):
+            yield Problem(
+                "selectors-match",
+                obj_id(dep),
+                "spec.selector.matchLabels",
+                "does not match the pod labels",
+            )
+    selectors = [
+        (o, "spec.selector", o.get("spec", {}).get("selector", {})) for o in _kind(objs, "Service")
+    ]
+    selectors += [
+        (
+            o,
+            "spec.selector.matchLabels",
+            o.get("spec", {}).get("selector", {}).get("matchLabels", {}),
+        )
+        for o in [*_kind(objs, "PodDisruptionBudget"), *_kind(objs, "PodMonitor")]
+    ]
+    selectors += [(o, "spec.podSelector.matchLabels", o.get("spec", {}).get("podSelector", {}).get("matchLabels", {}))
+                  for o in _kind(objs, "NetworkPolicy")]  # fmt: skip
+    for obj, field, selector in selectors:
+        if not any(_labels_match(selector, labels) for _, labels in pods):
+            yield Problem(
+                "selectors-match",
+                obj_id(obj),
+                field,
+                f"{selector} selects no pod of any Deployment",
+            )
+
+
+def targets_exist(objs: list[Obj]) -> Iterator[Problem]:
+    """HPA/KEDA targets, Ingress backends and Service target ports exist."""
+    deployments = {d["metadata"]["name"] for d in _kind(objs, "Deployment")}
+    services = {s["metadata"]["name"]: s for s in _kind(objs, "Service")}
+    for scaler in [*_kind(objs, "HorizontalPodAutoscaler"), *_kind(objs, "ScaledObject")]:
+        ref = scaler.get("spec", {}).get("scaleTargetRef", {})
+        if ref.get("kind", "Deployment") != "Deployment" or ref.get("name") not in deployments:
+            yield Problem(
+                "targets-exist",
+                obj_id(scaler),
+                "spec.scaleTargetRef",
+                f"{ref} is not a rendered Deployment",
+            )
+    for ing in _kind(objs, "Ingress"):
+        for rule in ing.get("spec", {}).get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                backend = path.get("backend", {}).get("service", {})
+                svc = services.get(backend.get("name"))
+                port = backend.get("port", {})
+                known = {p.get("name") for p in (svc or {}).get("spec", {}).get("ports", [])} | {
+                    p.get("port") for p in (svc or {}).get("spec", {}).get("ports", [])}  # fmt: skip
+                if svc is None or (port.get("name") or port.get("number")) not in known:
+                    yield Problem("targets-exist", obj_id(ing), "spec.rules.http.paths.backend",
+                                  f"service {backend.get('name')} port {port} does not exist")  # fmt: skip
+    container_ports = {
+        p.get("name")
+        for d in _kind(objs, "Deployment")
+        for c in _containers(d)
+        for p in c.get("ports", [])
+    }
+    for name, svc in services.items():
+        for port in svc.get("spec", {}).get("ports", []):
+            target = port.get("targetPort")
+            if isinstance(target, str) and target not in container_ports:
+                yield Problem(
+                    "targets-exist",
+                    f"Service/{name}",
+                    "spec.ports.targetPort",
+                    f"{target!r} is no container port",
+                )
+
+
+def autoscaling_metric_served(objs: list[Obj]) -> Iterator[Problem]:
+    """An HPA's Pods metrics come from the adapter rules; a KEDA query names a contract metric."""
+    served: set[str] = set()
+    for cm in _kind(objs, "ConfigMap"):
+        rules_text = (cm.get("data") or {}).get("rules.yaml")
+        if rules_text:
+            served |= {
+                r.get("name", {}).get("as", "")
+                for r in (yaml.safe_load(rules_text) or {}).get("rules", [])
+            }
+    for hpa in _kind(objs, "HorizontalPodAutoscaler"):
+        for i, metric in enumerate(hpa.get("spec", {}).get("metrics", [])):
+            if metric.get("type") == "Pods" and metric["pods"]["metric"]["name"] not in served:
+                yield Problem("autoscaling-metric-served", obj_id(hpa), f"spec.metrics[{i}].pods.metric.name",
+                              f"{metric['pods']['metric']['name']!r} is produced by no prometheus-adapter rule "
+                              f"(served: {sorted(served) or 'none'})")  # fmt: skip
+    for so in _kind(objs, "ScaledObject"):
+        for i, trigger in enumerate(so.get("spec", {}).get("triggers", [])):
+            query = trigger.get("metadata", {}).get("query", "")
+            if trigger.get("type") == "prometheus" and not re.search(
+                r"vllm:num_requests_(waiting|running)", query
+            ):
+                yield Problem("autoscaling-metric-served", obj_id(so), f"spec.triggers[{i}].metadata.query",
+                              f"{query!r} reads no vLLM queue metric of the contract")  # fmt: skip
+
+
+def resources_set(objs: list[Obj]) -> Iterator[Problem]:
+    """Every container has CPU and memory requests and a memory limit."""
+    for dep in _kind(objs, "Deployment"):
+        for c in _containers(dep):
+            res = c.get("resources", {})
+            missing = [f for f, ok in (("requests.cpu", "cpu" in res.get("requests", {})),
+                                      ("requests.memory", "memory" in res.get("requests", {})),
+                                      ("limits.memory", "memory" in res.get("limits", {}))) if not ok]  # fmt: skip
+            if missing:
+                yield Problem("resources-set", obj_id(dep), f"containers[{c.get('name')}].resources",
+                              f"missing {', '.join(missing)}")  # fmt: skip
+
+
+def no_inline_secrets(objs: list[Obj]) -> Iterator[Problem]:
+    """Keys, tokens and passwords come from Secrets, never from literal values."""
+    for dep in _kind(objs, "Deployment"):
+        for c in _containers(dep):
+            for env in c.get("env", []):
+                if (
+                    _SECRETISH.search(env.get("name", ""))
+                    and "value" in env
+                    and not env["name"].endswith(("_FILE", "_PATH"))
+                ):
+                    yield Problem("no-inline-secrets", obj_id(dep), f"containers[{c.get('name')}].env[{env['name']}]",
+                                  "a secret as a literal value; use valueFrom.secretKeyRef")  # fmt: skip
+    for cm in _kind(objs, "ConfigMap"):
+        for key in cm.get("data") or {}:
+            if _SECRETISH.search(key) and not key.endswith("_FILE") and key.startswith(ENV_PREFIX):
+                yield Problem(
+                    "no-inline-secrets", obj_id(cm), f"data.{key}", "secrets belong in a Secret"
+                )
+
+
+def image_pinned_in_prod(objs: list[Obj]) -> Iterator[Problem]:
+    """In the prod profile, images carry a tag other than `latest` (or a digest)."""
+    for dep in _kind(objs, "Deployment"):
+        if (dep.get("metadata", {}).get("annotations") or {}).get(ANNOTATION + "profile") != "prod":
+            continue
+        for c in _containers(dep):
+            image = c.get("image", "")
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            if "@sha256:" not in image and tag in ("", "latest"):
+                yield Problem("image-pinned-in-prod", obj_id(dep), f"containers[{c.get('name')}].image",
+                              f"{image!r} is not pinned; use a version tag or a digest")  # fmt: skip
+
+
+def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
+    """nginx read/send timeouts cover the longest request, so streams are not cut."""
+    longest = max(
+        (v for d in _kind(objs, "Deployment") if (v := _annotation(d, "longest-request-seconds"))),
+        default=None,
+    )
+    if longest is None:
+        return
+    for ing in _kind(objs, "Ingress"):
+        annotations = ing.get("metadata", {}).get("annotations") or {}
+        for name in ("proxy-read-timeout", "proxy-send-timeout"):
+            value = annotations.get(NGINX + name, "60")
+            if not str(value).isdigit() or int(value) < longest:
+                yield Problem("ingress-timeouts", obj_id(ing), f"metadata.annotations.{NGINX}{name}",
+                              f"{value} s is shorter than the longest request ({longest} s)")  # fmt: skip
+
+
+def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:
+    """With more than one replica, the PDB lets at least one pod go (node drains proceed)."""
+    replicas = max([d.get("spec", {}).get("replicas", 1) for d in _kind(objs, "Deployment")]
+                   + [h.get("spec", {}).get("minReplicas", 1) for h in _kind(objs, "HorizontalPodAutoscaler")], default=1)  # fmt: skip
+    for pdb in _kind(objs, "PodDisruptionBudget"):
+        spec = pdb.get("spec", {})
+        if "maxUnavailable" in spec:
+            ok = str(spec["maxUnavailable"]) not in ("0", "0%")
+        else:
+            min_available = spec.get("minAvailable", 0)
+            ok = (isinstance(min_available, int) and min_available < replicas) or (
+                str(min_available).endswith("%") and min_available != "100%"
+            )
+        if replicas > 1 and not ok:
+            yield Problem("pdb-allows-disruption", obj_id(pdb), "spec",
+                          f"allows no disruption with {replicas} replicas; node drains would block")  # fmt: skip
+
+
+POLICIES: dict[str, Check] = {
+    "grace-period": grace_period,
+    "startup-budget": startup_budget,
+    "probes-differ": probes_differ,
+    "probe-endpoints": probe_endpoints,
+    "selectors-match": selectors_match,
+    "targets-exist": targets_exist,
+    "autoscaling-metric-served": autoscaling_metric_served,
+    "resources-set": resources_set,
+    "no-inline-secrets": no_inline_secrets,
+    "image-pinned-in-prod": image_pinned_in_prod,
+    "ingress-timeouts": ingress_timeouts,
+    "pdb-allows-disruption": pdb_allows_disruption,
+}
+# Paths the middleware answers without a key: the probes must be among them.
+assert PROBE_PATHS <= OPEN_PATHS
+
+
+def check_policies(objs: list[Obj]) -> list[Problem]:
+    return sorted(p for check in POLICIES.values() for p in check(objs))

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vllm_deploy.spec import SpecError, load_spec, spec_from_mapping
+
+BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"replicaz": 2}, "replicaz: unknown field"),
+     ({"model": {"name": "m", "huggingface": "org/model", "color": "red"}}, "model.color: unknown field"),
+     ({"model": {"name": "m"}}, "set exactly one of model.huggingface or model.path"),
+     ({"replicas": 0}, "replicas: has value 0"),
+     ({"autoscaling": {"engine": "hpa", "min_replicas": 0}}, "scale to zero"),
+     ({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, "min_replicas must be <="),
+     ({"ingress": {"enabled": True}}, "ingress.host is required"),
+     ({"resources": {"memory": "lots"}}, "resources.memory: has value 'lots'"),
+     ({"profile": "staging"}, "profile: has value 'staging'"),
+     ({"name": "Bad_Name"}, "name: has value 'Bad_Name'")],
+)  # fmt: skip
+def test_wrong_fields_are_named(change: dict[str, object], field: str) -> None:
+    with pytest.raises(SpecError, match=field.replace(".", r"\.").replace("(", r"\(")):
+        spec_from_mapping({**BASE, **change})
+
+
+def test_profiles_give_defaults_and_the_spec_wins() -> None:
+    dev = spec_from_mapping({**BASE, "profile": "dev"})
+    assert (
+        dev.replicas == 1 and not dev.autoscaling.enabled and dev.observability.log_level == "DEBUG"
+    )
+    prod = spec_from_mapping({**BASE, "profile": "prod", "autoscaling": {"max_replicas": 20}})
+    assert (
+        prod.autoscaling.enabled
+        and prod.autoscaling.min_replicas == 2
+        and prod.autoscaling.max_replicas == 20
+    )
+
+
+def test_grace_period_follows_the_rule() -> None:
+    spec = spec_from_mapping({**BASE, "drain": {"longest_request_s": 200, "margin_s": 15},
+                              "engine": {"shutdown_timeout_s": 40}})  # fmt: skip
+    assert spec.grace_period_s == 200 + 40 + 15
+
+
+def test_load_spec_reports_yaml_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "spec.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"spec\.yaml"):
+        load_spec(bad)

@@ -1,0 +1,126 @@
+"""Every policy check has a fixture that makes it fail, naming the object and the field."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vllm_deploy.validate import POLICIES, load_dir
+from vllm_deploy.validate.policies import check_policies
+
+PROD = Path(__file__).parents[2] / "deploy" / "examples" / "prod"
+Obj = dict[str, Any]
+
+
+def _find(objs: list[Obj], kind: str) -> Obj:
+    return next(o for o in objs if o["kind"] == kind)
+
+
+def _server(objs: list[Obj]) -> Obj:
+    return _find(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def _short_grace(objs: list[Obj]) -> None:
+    _find(objs, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 60
+
+
+def _short_startup(objs: list[Obj]) -> None:
+    _server(objs)["startupProbe"]["failureThreshold"] = 3
+
+
+def _same_probes(objs: list[Obj]) -> None:
+    _server(objs)["livenessProbe"]["httpGet"]["path"] = "/health/ready"
+
+
+def _wrong_probe_path(objs: list[Obj]) -> None:
+    _server(objs)["readinessProbe"]["httpGet"]["path"] = "/health"
+
+
+def _wrong_selector(objs: list[Obj]) -> None:
+    _find(objs, "Service")["spec"]["selector"] = {"app.kubernetes.io/name": "other"}
+
+
+def _missing_target(objs: list[Obj]) -> None:
+    _find(objs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "vllm-typo"
+
+
+def _unserved_metric(objs: list[Obj]) -> None:
+    _find(objs, "HorizontalPodAutoscaler")["spec"]["metrics"][0]["pods"]["metric"]["name"] = (
+        "queue_len"
+    )
+
+
+def _no_limits(objs: list[Obj]) -> None:
+    del _server(objs)["resources"]["limits"]
+
+
+def _inline_secret(objs: list[Obj]) -> None:
+    _server(objs)["env"].append({"name": "HF_TOKEN", "value": "hf_abc123"})
+
+
+def _latest_image(objs: list[Obj]) -> None:
+    _server(objs)["image"] = "ghcr.io/vllm-deploy/vllm-deploy:latest"
+
+
+def _short_ingress_timeout(objs: list[Obj]) -> None:
+    _find(objs, "Ingress")["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/proxy-read-timeout"
+    ] = "60"
+
+
+def _strict_pdb(objs: list[Obj]) -> None:
+    _find(objs, "PodDisruptionBudget")["spec"]["maxUnavailable"] = 0
+
+
+FIXTURES: dict[str, tuple[Callable[[list[Obj]], None], str, str]] = {
+    # check: (mutation, object, field that the message must name)
+    "grace-period": (_short_grace, "Deployment/vllm-llama-8b", "terminationGracePeriodSeconds"),
+    "startup-budget": (_short_startup, "Deployment/vllm-llama-8b", "startupProbe"),
+    "probes-differ": (_same_probes, "Deployment/vllm-llama-8b", "livenessProbe"),
+    "probe-endpoints": (_wrong_probe_path, "Deployment/vllm-llama-8b", "readinessProbe.httpGet.path"),
+    "selectors-match": (_wrong_selector, "Service/vllm-llama-8b", "spec.selector"),
+    "targets-exist": (_missing_target, "HorizontalPodAutoscaler/vllm-llama-8b", "spec.scaleTargetRef"),
+    "autoscaling-metric-served": (_unserved_metric, "HorizontalPodAutoscaler/vllm-llama-8b", "spec.metrics[0].pods.metric.name"),
+    "resources-set": (_no_limits, "Deployment/vllm-llama-8b", "containers[vllm].resources"),
+    "no-inline-secrets": (_inline_secret, "Deployment/vllm-llama-8b", "env[HF_TOKEN]"),
+    "image-pinned-in-prod": (_latest_image, "Deployment/vllm-llama-8b", "containers[vllm].image"),
+    "ingress-timeouts": (_short_ingress_timeout, "Ingress/vllm-llama-8b", "proxy-read-timeout"),
+    "pdb-allows-disruption": (_strict_pdb, "PodDisruptionBudget/vllm-llama-8b", "spec"),
+}  # fmt: skip
+
+
+def test_every_policy_has_a_fixture() -> None:
+    assert set(FIXTURES) == set(POLICIES)
+
+
+def test_the_example_passes_every_policy() -> None:
+    assert check_policies(load_dir(PROD)) == []
+
+
+@pytest.mark.parametrize("check", sorted(FIXTURES))
+def test_fixture_makes_the_check_fail(check: str) -> None:
+    mutate, obj, field = FIXTURES[check]
+    objs = copy.deepcopy(load_dir(PROD))
+    mutate(objs)
+    problems = [p for p in check_policies(objs) if p.check == check]
+    assert problems, f"{check} did not fire"
+    assert any(p.obj == obj and field in p.field for p in problems), [str(p) for p in problems]
+    assert all(p.message for p in problems)
+
+
+def test_keda_query_must_name_a_contract_metric() -> None:
+    from vllm_deploy.render import render
+    from vllm_deploy.spec import spec_from_mapping
+
+    spec = spec_from_mapping({"name": "m", "model": {"name": "m", "huggingface": "o/m"},
+                              "autoscaling": {"engine": "keda", "min_replicas": 0}})  # fmt: skip
+    objs = [o for group in render(spec).values() for o in group]
+    assert check_policies(objs) == []
+    next(o for o in objs if o["kind"] == "ScaledObject")["spec"]["triggers"][0]["metadata"][
+        "query"
+    ] = "sum(up)"
+    assert [p.check for p in check_policies(objs)] == ["autoscaling-metric-served"]
