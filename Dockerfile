@@ -10,7 +10,9 @@ RUN python3 -m pip install --no-cache-dir /src && rm -rf /src
 
 # A high, non-root UID matching the manifests' securityContext.
 USER 10001:10001
-ENV HOME=/tmp
+# The UID has no passwd entry: name it, and keep every cache on writable /tmp.
+ENV HOME=/tmp USER=vllm LOGNAME=vllm XDG_CACHE_HOME=/tmp/.cache VLLM_CACHE_ROOT=/tmp/vllm \
+    TRITON_CACHE_DIR=/tmp/triton TORCHINDUCTOR_CACHE_DIR=/tmp/inductor
 EXPOSE 8000
 ENTRYPOINT ["vllm-deploy"]
 CMD ["serve", "--engine", "vllm", "--model", "/models/model", "--host", "0.0.0.0", "--port", "8000"]

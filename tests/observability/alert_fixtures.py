@@ -19,7 +19,9 @@ class Fixture:
 
 
 FIXTURES: dict[str, Fixture] = {
-    "VLLMTargetDown": Fixture({f"up{{{POD}}}": "0x40"}, 0,
+    # The pod started long before (time() - start >= 1800 s from the first evaluation).
+    "VLLMTargetDown": Fixture({f"up{{{POD}}}": "0x40",
+                               'kube_pod_start_time{namespace="llm", pod="vllm-llama-0"}': "-2000x40"}, 0,
                               {"job": "vllm", "namespace": "llm", "pod": "vllm-llama-0"}),
     "VLLMNoReadyReplicas": Fixture(
         {'kube_deployment_status_replicas_available{namespace="llm", deployment="vllm-llama"}': "0x40",
@@ -50,7 +52,7 @@ FIXTURES: dict[str, Fixture] = {
          f'vllm_deploy_requests_total{{{POD}, route="/v1/completions", code="429"}}': "0+20x40",
          f'vllm_deploy_requests_total{{{POD}, route="/v1/completions", code="200"}}': "0+80x40"},
         1, {"namespace": "llm", "job": "vllm"}),
-    "VLLMEngineStalled": Fixture({f"vllm_deploy_engine_stalled{{{POD}}}": "1x40"}, 0,
+    "VLLMEngineStalled": Fixture({f"vllm_deploy_engine_stalled{{{POD}}}": "0 0 1x38"}, 2,
                                  {"job": "vllm", "namespace": "llm", "pod": "vllm-llama-0"}),
     "VLLMDrainNearDeadline": Fixture(
         {f"vllm_deploy_drain_started_timestamp_seconds{{{POD}}}": "0x40",
@@ -68,7 +70,7 @@ FIXTURES: dict[str, Fixture] = {
     "VLLMPodNotReadyAfterStart": Fixture(
         {'kube_pod_start_time{namespace="llm", pod="vllm-llama-0"}': "0x40",
          'kube_pod_status_ready{namespace="llm", pod="vllm-llama-0", condition="true"}': "0x40"},
-        16, {"namespace": "llm", "pod": "vllm-llama-0"}),  # time() passes 900 s at 16m
+        31, {"namespace": "llm", "pod": "vllm-llama-0"}, minutes=45),  # time() passes 1800 s at 31m
     "VLLMHPAAtMaxReplicas": Fixture(
         {'kube_horizontalpodautoscaler_status_current_replicas{namespace="llm", horizontalpodautoscaler="vllm-llama"}': "5x40",
          'kube_horizontalpodautoscaler_spec_max_replicas{namespace="llm", horizontalpodautoscaler="vllm-llama"}': "5x40"},
@@ -78,7 +80,7 @@ FIXTURES: dict[str, Fixture] = {
          f'DCGM_FI_DEV_FB_FREE{{{CONTAINER}, gpu="0"}}': "1000x40"},
         0, {"namespace": "llm", "pod": "vllm-llama-0"}),
     "VLLMGPUUtilizationLow": Fixture(
-        {f'DCGM_FI_DEV_GPU_UTIL{{{CONTAINER}, gpu="0"}}': "5x90",
-         f'vllm_deploy_requests_total{{{POD}, route="/v1/completions", code="200"}}': "0x90"},
-        1, {"namespace": "llm", "pod": "vllm-llama-0"}, minutes=90),
+        # No request series at all: a pod that never served (the counter is created lazily).
+        {f'DCGM_FI_DEV_GPU_UTIL{{{CONTAINER}, gpu="0"}}': "5x90"},
+        0, {"namespace": "llm", "pod": "vllm-llama-0"}, minutes=90),
 }  # fmt: skip

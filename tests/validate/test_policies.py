@@ -32,6 +32,10 @@ def _short_startup(objs: list[Obj]) -> None:
     _server(objs)["startupProbe"]["failureThreshold"] = 3
 
 
+def _short_progress_deadline(objs: list[Obj]) -> None:
+    _find(objs, "Deployment")["spec"]["progressDeadlineSeconds"] = 600
+
+
 def _same_probes(objs: list[Obj]) -> None:
     _server(objs)["livenessProbe"]["httpGet"]["path"] = "/health/ready"
 
@@ -80,6 +84,7 @@ FIXTURES: dict[str, tuple[Callable[[list[Obj]], None], str, str]] = {
     # check: (mutation, object, field that the message must name)
     "grace-period": (_short_grace, "Deployment/vllm-llama-8b", "terminationGracePeriodSeconds"),
     "startup-budget": (_short_startup, "Deployment/vllm-llama-8b", "startupProbe"),
+    "progress-deadline": (_short_progress_deadline, "Deployment/vllm-llama-8b", "spec.progressDeadlineSeconds"),
     "probes-differ": (_same_probes, "Deployment/vllm-llama-8b", "livenessProbe"),
     "probe-endpoints": (_wrong_probe_path, "Deployment/vllm-llama-8b", "readinessProbe.httpGet.path"),
     "selectors-match": (_wrong_selector, "Service/vllm-llama-8b", "spec.selector"),
@@ -117,7 +122,7 @@ def test_keda_query_must_name_a_contract_metric() -> None:
     from vllm_deploy.spec import spec_from_mapping
 
     spec = spec_from_mapping({"name": "m", "model": {"name": "m", "huggingface": "o/m"},
-                              "autoscaling": {"engine": "keda", "min_replicas": 0}})  # fmt: skip
+                              "autoscaling": {"engine": "keda", "min_replicas": 1}})  # fmt: skip
     objs = [o for group in render(spec).values() for o in group]
     assert check_policies(objs) == []
     next(o for o in objs if o["kind"] == "ScaledObject")["spec"]["triggers"][0]["metadata"][

@@ -19,7 +19,7 @@ names = st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True)
 def specs(draw: st.DrawFn) -> dict[str, Any]:
     name = draw(names)
     engine = draw(st.sampled_from(["hpa", "keda"]))
-    min_replicas = draw(st.integers(0 if engine == "keda" else 1, 4))
+    min_replicas = draw(st.integers(1, 4))
     data: dict[str, Any] = {
         "name": name, "namespace": draw(names), "profile": draw(st.sampled_from(["dev", "prod"])),
         "model": draw(st.one_of(st.just({"name": name, "huggingface": "org/model"}),
@@ -36,7 +36,11 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         "probes": {"expected_load_s": draw(st.integers(10, 7200))},
         "ingress": draw(st.one_of(st.just({"enabled": False}),
                                   st.just({"enabled": True, "host": "llm.example.org", "tls_secret": "tls"}))),
-        "observability": {"prometheus_operator": draw(st.booleans())},
+        "observability": {"prometheus_operator": draw(st.booleans()), "rules": draw(st.booleans()),
+                          "dashboards": draw(st.booleans())},
+        "create_namespace": draw(st.booleans()),
+        "cache": draw(st.one_of(st.just({"kind": "ephemeral"}),
+                                st.just({"kind": "shared", "access_mode": "ReadWriteMany"}))),
     }  # fmt: skip
     return data
 

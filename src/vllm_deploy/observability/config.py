@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vllm_deploy.engines.metrics import TIME_TO_FIRST_TOKEN_BUCKETS
 
 __all__ = ["ObservabilityConfig"]
 
@@ -19,7 +21,7 @@ class ObservabilityConfig(BaseModel):
     ksm_container_selector: str = 'container="vllm"'
     ksm_pod_selector: str = 'pod=~"vllm-.*"'
     ksm_deployment_selector: str = 'deployment=~"vllm-.*"'
-    ksm_hpa_selector: str = 'horizontalpodautoscaler=~"vllm-.*"'
+    ksm_hpa_selector: str = 'horizontalpodautoscaler=~"(keda-hpa-)?vllm-.*"'
     dcgm_selector: str = 'container="vllm"'
     # Where the runbooks live; each alert links <base>/<AlertName>.md.
     runbook_base_url: str = "https://github.com/vllm-deploy/vllm-deploy/blob/main/docs/runbooks"
@@ -33,7 +35,18 @@ class ObservabilityConfig(BaseModel):
     kv_cache_saturated: Annotated[float, Field(gt=0, le=1)] = 0.95
     drain_deadline_share: Annotated[float, Field(gt=0, lt=1)] = 0.8
     restarts_in_30m: Annotated[int, Field(ge=1)] = 2
-    not_ready_after_start_s: Annotated[int, Field(ge=60)] = 900
+    # Above the rendered startup budget plus a first download (960 s + 900 s for the prod example).
+    not_ready_after_start_s: Annotated[int, Field(ge=60)] = 1800
     gpu_memory_high: Annotated[float, Field(gt=0, le=1)] = 0.98
     gpu_utilisation_low_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
     idle_requests_per_s: Annotated[float, Field(ge=0)] = 0.1
+
+    @field_validator("ttft_slo_seconds")
+    @classmethod
+    def _is_a_bucket_bound(cls, value: float) -> float:
+        # The SLO ratio reads the bucket with this bound; any other value has no series.
+        if value not in TIME_TO_FIRST_TOKEN_BUCKETS:
+            raise ValueError(
+                f"must be a bound of vLLM's TTFT histogram: {TIME_TO_FIRST_TOKEN_BUCKETS}"
+            )
+        return value

@@ -106,7 +106,11 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
     pod = "{{ $labels.namespace }}/{{ $labels.pod }}"
     model = "{{ $labels.namespace }}/{{ $labels.model_name }}"
     return [
-        Alert("VLLMTargetDown", f"up{{{v}}} == 0", "5m", "warning",
+        Alert("VLLMTargetDown",
+              # vLLM listens only once its model is loaded: young pods are VLLMPodNotReadyAfterStart's.
+              f"up{{{v}}} == 0 unless on (namespace, pod)"
+              f" (time() - kube_pod_start_time{{{c.ksm_pod_selector}}}) < {c.not_ready_after_start_s}",
+              "5m", "warning",
               "Prometheus cannot scrape a vLLM pod.",
               f"{pod} has not answered Prometheus' scrapes for 5 minutes."),
         Alert("VLLMNoReadyReplicas",
@@ -135,8 +139,9 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         Alert("VLLMQueueGrowing",
               f"sum by ({BY}) (deriv(vllm:num_requests_waiting{{{v}}}[15m])) > 0"
               f" and on ({BY}) sum by ({BY}) (vllm:num_requests_waiting{{{v}}}) > 0",
-              "15m", "warning", "Requests queue up faster than vLLM serves them.",
-              f"The number of requests waiting for a batch slot in {model} has grown for 15 minutes."),
+              "10m", "warning", "Requests queue up faster than vLLM serves them.",
+              f"The number of requests waiting for a batch slot in {model} has been growing "
+              "(15-minute trend) for 10 minutes."),
         Alert("VLLMQueueSaturated", f"vllm:num_requests_waiting{{{v}}} > {c.queue_saturated_per_pod}",
               "10m", "warning", "A vLLM pod has a long queue.",
               f"{pod} has had more than {c.queue_saturated_per_pod} requests waiting for 10 minutes."),
@@ -148,7 +153,9 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
               "10m", "warning", "Many requests are refused with 429 (admission control).",
               f"More than {c.rejection_ratio_warning:.0%} of requests to "
               "{{ $labels.namespace }}/{{ $labels.job }} got 429 for 10 minutes."),
-        Alert("VLLMEngineStalled", f"vllm_deploy_engine_stalled{{{v}}} == 1", "2m", "critical",
+        # The liveness restart follows within a minute and the series goes stale with the pod:
+        # look back, so a stall that was acted on is still reported.
+        Alert("VLLMEngineStalled", f"max_over_time(vllm_deploy_engine_stalled{{{v}}}[5m]) == 1", "0s", "critical",
               "A vLLM engine produces no tokens.",
               f"{pod} has had requests in flight but produced no token for the watchdog's stall "
               "period; its liveness probe fails."),
@@ -191,8 +198,9 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
               f"A GPU of {pod} has had more than {c.gpu_memory_high:.0%} of its memory in use for 15 minutes."),
         Alert("VLLMGPUUtilizationLow",
               f"avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{{c.dcgm_selector}}}) < {c.gpu_utilisation_low_percent:g}"
-              f" and on (namespace, pod) sum by (namespace, pod)"
-              f' (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[15m])) < {c.idle_requests_per_s:g}',
+              # `unless ... >=`: a pod that never served a request has no request series at all.
+              f" unless on (namespace, pod) sum by (namespace, pod)"
+              f' (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[15m])) >= {c.idle_requests_per_s:g}',
               "1h", "info", "A vLLM pod's GPUs are mostly idle.",
               f"{pod} has used its GPUs under {c.gpu_utilisation_low_percent:g}% for an hour "
               "while serving almost no requests: capacity that could be scaled down."),

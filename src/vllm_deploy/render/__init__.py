@@ -20,14 +20,16 @@ HEADER = "# Rendered by `vllm-deploy render`; edit the spec, not this file.\n"
 def _components(spec: DeploymentSpec) -> dict[str, list[Component]]:
     """File name -> the objects it holds; optional parts appear only when enabled."""
     files: dict[str, list[Component]] = {
-        "namespace.yaml": [workload.namespace],
         "serviceaccount.yaml": [workload.service_account],
         "configmap.yaml": [workload.config_map],
-        "pvc.yaml": [workload.pvc],
         "deployment.yaml": [workload.deployment],
         "service.yaml": [network.service],
         "networkpolicy.yaml": [network.network_policy],
     }
+    if spec.create_namespace:
+        files["namespace.yaml"] = [workload.namespace]
+    if spec.cache.kind == "shared":
+        files["pvc.yaml"] = [workload.pvc]
     if spec.replicas > 1 or (spec.autoscaling.enabled and spec.autoscaling.max_replicas > 1):
         files["pdb.yaml"] = [network.pod_disruption_budget]
     if spec.ingress.enabled:
@@ -39,8 +41,10 @@ def _components(spec: DeploymentSpec) -> dict[str, list[Component]]:
         files["keda-scaledobject.yaml"] = [autoscaling.keda_scaled_object]
     if spec.observability.prometheus_operator:
         files["podmonitor.yaml"] = [monitoring.pod_monitor]
-        files["prometheusrule.yaml"] = [monitoring.prometheus_rule]
-    files["dashboards.yaml"] = [monitoring.dashboards_config_map]
+        if spec.observability.rules:  # cluster-wide: from one spec per cluster
+            files["prometheusrule.yaml"] = [monitoring.prometheus_rule]
+    if spec.observability.dashboards:  # cluster-wide too
+        files["dashboards.yaml"] = [monitoring.dashboards_config_map]
     return files
 
 

@@ -36,16 +36,20 @@ def hpa(spec: DeploymentSpec) -> Obj:
     if a.cpu_utilisation_target:
         metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": {
             "type": "Utilization", "averageUtilization": a.cpu_utilisation_target}}})  # fmt: skip
-    behavior = {
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata(spec, spec.app_name),
+            "spec": {"scaleTargetRef": _target(spec), "minReplicas": a.min_replicas, "maxReplicas": a.max_replicas,
+                     "metrics": metrics, "behavior": _behavior(spec)}}  # fmt: skip
+
+
+def _behavior(spec: DeploymentSpec) -> Obj:
+    """Up at once (a queue is waiting), down slowly (a new replica costs a model load)."""
+    return {
         "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
                     "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60},
                                  {"type": "Percent", "value": 100, "periodSeconds": 60}]},
-        "scaleDown": {"stabilizationWindowSeconds": a.scale_down_stabilisation_s, "selectPolicy": "Min",
+        "scaleDown": {"stabilizationWindowSeconds": spec.autoscaling.scale_down_stabilisation_s, "selectPolicy": "Min",
                       "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
     }  # fmt: skip
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata(spec, spec.app_name),
-            "spec": {"scaleTargetRef": _target(spec), "minReplicas": a.min_replicas, "maxReplicas": a.max_replicas,
-                     "metrics": metrics, "behavior": behavior}}  # fmt: skip
 
 
 def adapter_rules(spec: DeploymentSpec) -> Obj:
@@ -74,6 +78,8 @@ def keda_scaled_object(spec: DeploymentSpec) -> Obj:
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.app_name},
                      "minReplicaCount": a.min_replicas, "maxReplicaCount": a.max_replicas,
                      "pollingInterval": 15, "cooldownPeriod": a.scale_down_stabilisation_s,
+                     # The HPA KEDA manages scales like ours, not with Kubernetes' defaults.
+                     "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(spec)}},
                      "triggers": [{"type": "prometheus", "metadata": {
                          "serverAddress": a.prometheus_url, "query": query,
                          "threshold": f"{a.target_waiting_per_pod:g}",

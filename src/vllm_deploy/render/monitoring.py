@@ -12,9 +12,16 @@ from vllm_deploy.spec.models import DeploymentSpec
 __all__ = ["dashboards_config_map", "pod_monitor", "prometheus_rule"]
 
 
+def _monitor_metadata(spec: DeploymentSpec, name: str) -> Obj:
+    """With the labels the cluster's Prometheus selects its monitors and rules by."""
+    meta = metadata(spec, name)
+    meta["labels"].update(spec.observability.monitor_labels)
+    return meta
+
+
 def pod_monitor(spec: DeploymentSpec) -> Obj:
     # job="vllm" is what the rules and dashboards select on.
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": metadata(spec, spec.app_name),
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": _monitor_metadata(spec, spec.app_name),
             "spec": {"selector": {"matchLabels": selector_labels(spec)},
                      "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "15s",
                                               "relabelings": [{"action": "replace", "targetLabel": "job",
@@ -22,12 +29,13 @@ def pod_monitor(spec: DeploymentSpec) -> Obj:
 
 
 def prometheus_rule(spec: DeploymentSpec) -> Obj:
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": metadata(spec, spec.app_name),
+    # Cluster-wide rules: one object named for the bundle, not for a model.
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": _monitor_metadata(spec, "vllm-deploy-rules"),
             "spec": rules_document(ObservabilityConfig())}  # fmt: skip
 
 
 def dashboards_config_map(spec: DeploymentSpec) -> Obj:
-    meta = metadata(spec, f"{spec.app_name}-dashboards")
+    meta = metadata(spec, "vllm-deploy-dashboards")
     meta["labels"]["grafana_dashboard"] = "1"
     data = {f"{b.uid}.json": json.dumps(b.to_json(NAMESPACE_METRIC), indent=1)
             for b in dashboards(ObservabilityConfig())}  # fmt: skip

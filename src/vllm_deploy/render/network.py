@@ -38,7 +38,7 @@ def ingress(spec: DeploymentSpec) -> Obj:
 
 
 def network_policy(spec: DeploymentSpec) -> Obj:
-    """Only the ingress controller and Prometheus reach the pods, on the server port."""
+    """Only the ingress controller, Prometheus and pods of the namespace reach the server port."""
 
     def from_namespace(name: str) -> Obj:
         return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}

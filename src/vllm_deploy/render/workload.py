@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 from vllm_deploy.render.common import (
@@ -18,6 +20,12 @@ from vllm_deploy.spec.models import DeploymentSpec
 __all__ = ["config_map", "deployment", "namespace", "pvc", "service_account"]
 
 STARTUP_PERIOD_S = 10
+READY_TIMEOUT_S = 5
+# Time a first start may spend downloading weights, on top of the startup budget.
+DOWNLOAD_ALLOWANCE_S = 900
+# Caches of vLLM, torch and triton on the writable /tmp (the root filesystem is read-only).
+CACHE_ENV = {"HOME": "/tmp", "USER": "vllm", "XDG_CACHE_HOME": "/tmp/.cache", "VLLM_CACHE_ROOT": "/tmp/vllm",
+             "TRITON_CACHE_DIR": "/tmp/triton", "TORCHINDUCTOR_CACHE_DIR": "/tmp/inductor"}  # fmt: skip
 RUN_AS = 10001  # a high UID: no clash with host users
 SECRETS_DIR = "/etc/vllm-deploy"
 
@@ -33,28 +41,39 @@ def service_account(spec: DeploymentSpec) -> Obj:
             "automountServiceAccountToken": False}  # fmt: skip
 
 
-def config_map(spec: DeploymentSpec) -> Obj:
-    """The middleware's settings (VLLM_DEPLOY_*), consistent with the pod's timings."""
+def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
     data = {
         "MAX_INFLIGHT": str(spec.observability.max_inflight),
         "DRAIN_TIMEOUT_S": str(spec.drain_timeout_s),
         "DRAIN_QUIET_S": f"{spec.drain.quiet_s:g}",
         "WATCHDOG_STALL_S": f"{spec.observability.watchdog_stall_s:g}",
+        # Below the readiness probe's timeout: a slow engine answers 503, not a probe timeout.
+        "ENGINE_HEALTH_TIMEOUT_S": str(READY_TIMEOUT_S - 2),
         "LOG_LEVEL": spec.observability.log_level,
     }
+    return {ENV_PREFIX + k: v for k, v in data.items()}
+
+
+def config_map(spec: DeploymentSpec) -> Obj:
+    """The middleware's settings (VLLM_DEPLOY_*), consistent with the pod's timings."""
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(spec, spec.app_name),
-            "data": {ENV_PREFIX + k: v for k, v in data.items()}}  # fmt: skip
+            "data": config_map_data(spec)}  # fmt: skip
 
 
-def pvc(spec: DeploymentSpec) -> Obj:
+def _claim(spec: DeploymentSpec) -> Obj:
     body: Obj = {
         "accessModes": [spec.cache.access_mode],
         "resources": {"requests": {"storage": spec.cache.size}},
     }
     if spec.cache.storage_class:
         body["storageClassName"] = spec.cache.storage_class
+    return body
+
+
+def pvc(spec: DeploymentSpec) -> Obj:
+    """The shared model cache (``cache.kind: shared``)."""
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": metadata(spec, f"{spec.app_name}-models"), "spec": body}  # fmt: skip
+            "metadata": metadata(spec, f"{spec.app_name}-models"), "spec": _claim(spec)}  # fmt: skip
 
 
 def _container_security() -> Obj:
@@ -81,7 +100,7 @@ def _prefetch(spec: DeploymentSpec, mounts: list[Obj], env: list[Obj]) -> list[O
     script = (
         "from huggingface_hub import snapshot_download; "
         f"snapshot_download(repo_id={spec.model.huggingface!r}, revision={spec.model.revision!r}, "
-        f"local_dir={spec.model.local_path!r})"
+        f"local_dir={spec.model.local_path!r}, ignore_patterns=['original/*', '*.pth', '*.pt'])"
     )
     token_env: list[Obj] = []
     token_mounts: list[Obj] = []
@@ -101,7 +120,10 @@ def _prefetch(spec: DeploymentSpec, mounts: list[Obj], env: list[Obj]) -> list[O
 
 def deployment(spec: DeploymentSpec) -> Obj:
     mounts = [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
-    home_env = [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": "/models/.hf"}]
+    home_env = [
+        *({"name": k, "value": v} for k, v in CACHE_ENV.items()),
+        {"name": "HF_HOME", "value": "/models/.hf"},
+    ]
     env = [
         *home_env,
         {"name": "HF_HUB_OFFLINE", "value": "1"},
@@ -111,9 +133,17 @@ def deployment(spec: DeploymentSpec) -> Obj:
         env.append(
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": spec.observability.otlp_endpoint}
         )
+    if spec.cache.kind == "shared":
+        models_volume: Obj = {
+            "name": "models",
+            "persistentVolumeClaim": {"claimName": f"{spec.app_name}-models"},
+        }
+    else:  # one volume per pod, created and deleted with it: no node-affinity trap
+        models_volume = {"name": "models", "ephemeral": {"volumeClaimTemplate": {
+            "metadata": {"labels": selector_labels(spec)}, "spec": _claim(spec)}}}  # fmt: skip
     volumes: list[Obj] = [
-        {"name": "models", "persistentVolumeClaim": {"claimName": f"{spec.app_name}-models"}},
-        {"name": "tmp", "emptyDir": {}},
+        models_volume,
+        {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm}},
     ]
     serve_mounts: list[Obj] = [*mounts, {"name": "dshm", "mountPath": "/dev/shm"}]
@@ -137,9 +167,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
                                                        "items": [{"key": spec.secrets.hf_token.key, "path": "token"}]}})  # fmt: skip
     gpu = {spec.gpu.resource: str(spec.gpu.count)} if spec.gpu.count else {}
     probe_port = "http"
-    startup_failures = (
-        math.ceil(spec.probes.expected_load_s / STARTUP_PERIOD_S) + 6
-    )  # one extra minute
+    startup_failures = math.ceil(spec.startup_budget_s / STARTUP_PERIOD_S)
     container = {
         "name": "vllm", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
         "command": ["vllm-deploy"], "args": _serve_args(spec),
@@ -150,7 +178,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
         "startupProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": STARTUP_PERIOD_S,
                          "timeoutSeconds": 5, "failureThreshold": startup_failures},
         "readinessProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": 5,
-                           "timeoutSeconds": 5, "failureThreshold": 1, "successThreshold": 1},
+                           "timeoutSeconds": READY_TIMEOUT_S, "failureThreshold": 3, "successThreshold": 1},
         "livenessProbe": {"httpGet": {"path": "/health/live", "port": probe_port}, "periodSeconds": 10,
                           "timeoutSeconds": 5, "failureThreshold": 3,
                           # a liveness restart of a stalled engine need not wait for a full drain
@@ -165,6 +193,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
         "serviceAccountName": spec.app_name, "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": spec.grace_period_s, "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                            "fsGroupChangePolicy": "OnRootMismatch",
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": _prefetch(spec, mounts, home_env), "containers": [container], "volumes": volumes,
         "topologySpreadConstraints": [
@@ -188,7 +217,13 @@ def deployment(spec: DeploymentSpec) -> Obj:
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": spec.rollout.max_surge,
                                                                 "maxUnavailable": spec.rollout.max_unavailable}},
         "minReadySeconds": spec.rollout.min_ready_seconds, "revisionHistoryLimit": 5,
-        "template": {"metadata": {"labels": pod_labels(spec)}, "spec": pod_spec},
+        # A first start downloads weights and loads them: the default 600 s would call it failed.
+        "progressDeadlineSeconds": spec.startup_budget_s + spec.rollout.min_ready_seconds + DOWNLOAD_ALLOWANCE_S,
+        "template": {"metadata": {"labels": pod_labels(spec), "annotations": {
+            # Pods restart when the middleware settings change (they are read at start).
+            f"{ANNOTATION_PREFIX}config-checksum": hashlib.sha256(
+                json.dumps(config_map_data(spec), sort_keys=True).encode()).hexdigest()[:16]}},
+            "spec": pod_spec},
     }  # fmt: skip
     if not (spec.autoscaling.enabled):
         body["replicas"] = spec.replicas  # with an autoscaler, it owns the count

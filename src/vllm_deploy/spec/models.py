@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
@@ -49,11 +48,29 @@ class Model(_Strict):
         return self.path or f"/models/{self.name}"
 
 
+# Flags the renderer sets itself (or that would put a secret in the pod spec): an
+# `extra_args` copy would silently override them, since vLLM's parser keeps the last one.
+OWNED_FLAGS = frozenset({
+    "--port", "--host", "--model", "--served-model-name", "--max-model-len", "--max-num-seqs",
+    "--shutdown-timeout", "--middleware", "--api-key", "--hf-token", "--api-server-count", "-asc",
+})  # fmt: skip
+
+
 class Engine(_Strict):
     max_model_len: Annotated[int, Field(ge=16)] | None = None
     max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     shutdown_timeout_s: Annotated[int, Field(ge=0, le=600)] = 30
     extra_args: list[str] = []
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_owned(cls, args: list[str]) -> list[str]:
+        owned = sorted({a.split("=", 1)[0] for a in args} & OWNED_FLAGS)
+        if owned:
+            raise ValueError(
+                f"{', '.join(owned)} cannot be passed here: use the spec's own field or a Secret"
+            )
+        return args
 
 
 class Gpu(_Strict):
@@ -72,7 +89,8 @@ class Resources(_Strict):
 class Autoscaling(_Strict):
     enabled: bool = True
     engine: Literal["hpa", "keda"] = "hpa"
-    min_replicas: Annotated[int, Field(ge=0)] = 2
+    # At least 1: the queue metric comes from the pods, so with none nothing could wake them.
+    min_replicas: Annotated[int, Field(ge=1)] = 2
     max_replicas: Annotated[int, Field(ge=1)] = 8
     target_waiting_per_pod: Annotated[float, Field(gt=0)] = 5.0
     gpu_utilisation_target: Annotated[int, Field(ge=1, le=100)] | None = None
@@ -84,10 +102,7 @@ class Autoscaling(_Strict):
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError("autoscaling.min_replicas must be <= autoscaling.max_replicas")
-        if self.min_replicas == 0 and self.engine != "keda":
-            raise ValueError(
-                "autoscaling.min_replicas 0 (scale to zero) needs autoscaling.engine keda"
-            )
+
         return self
 
 
@@ -118,7 +133,7 @@ class Ingress(_Strict):
     class_name: str = "nginx"
     host: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] | None = None
     tls_secret: str | None = None
-    body_size: Quantity = "32m"
+    body_size: Annotated[str, Field(pattern=r"^[0-9]+[kKmMgG]?$")] = "32m"  # nginx's size syntax
 
     @model_validator(mode="after")
     def _host(self) -> Ingress:
@@ -141,6 +156,14 @@ class Secrets(_Strict):
 
 
 class Cache(_Strict):
+    """Where weights live: a volume per pod (``ephemeral``), or one shared PVC (``shared``).
+
+    A shared ReadWriteOnce volume attaches to one node only, so replicas elsewhere would
+    hang: ``shared`` with several replicas needs ReadWriteMany (or ReadOnlyMany, filled
+    beforehand).
+    """
+
+    kind: Literal["ephemeral", "shared"] = "ephemeral"
     size: Quantity = "100Gi"
     storage_class: str | None = None
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
@@ -153,6 +176,11 @@ class Network(_Strict):
 
 class Observability(_Strict):
     prometheus_operator: bool = True
+    # Labels your Prometheus selects PodMonitors and PrometheusRules by (e.g. release: ...).
+    monitor_labels: dict[str, str] = {}
+    # Alert rules and dashboards are cluster-wide: render them from one spec per cluster.
+    rules: bool = False
+    dashboards: bool = False
     otlp_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_inflight: Annotated[int, Field(ge=0)] = 256
@@ -164,6 +192,8 @@ class DeploymentSpec(_Strict):
 
     name: Annotated[str, Field(pattern=_DNS_LABEL)]
     namespace: Annotated[str, Field(pattern=_DNS_LABEL)] = "llm"
+    # Off by default: a namespace shared by several models must not be owned (and pruned) by one.
+    create_namespace: bool = False
     profile: Literal["dev", "prod"] = "prod"
     image: Image = Image()
     model: Model
@@ -189,11 +219,22 @@ class DeploymentSpec(_Strict):
     def drain_timeout_s(self) -> int:
         return self.drain.longest_request_s
 
+    @model_validator(mode="after")
+    def _shared_cache_reachable(self) -> DeploymentSpec:
+        most = self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
+        if self.cache.kind == "shared" and self.cache.access_mode == "ReadWriteOnce" and most > 1:
+            raise ValueError(
+                "cache.access_mode ReadWriteOnce with cache.kind shared and several replicas: the volume "
+                "attaches to one node only; use ReadWriteMany, or cache.kind ephemeral"
+            )
+        return self
+
+    @property
+    def startup_budget_s(self) -> int:
+        """The startup probe's budget: the expected load time plus a minute."""
+        return self.probes.expected_load_s + 60
+
     @property
     def grace_period_s(self) -> int:
         """The termination rule: drain deadline + shutdown timeout + margin."""
         return self.drain_timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s
-
-
-def image_tag_is_pinned(tag: str) -> bool:
-    return tag != "latest" and not re.fullmatch(r"\s*", tag)

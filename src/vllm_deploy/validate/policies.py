@@ -26,6 +26,7 @@ MIN_MARGIN_S = 5
 PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
 _SECRETISH = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
 NGINX = "nginx.ingress.kubernetes.io/"
+_SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
 
 
 def _kind(objs: list[Obj], kind: str) -> list[Obj]:
@@ -48,14 +49,14 @@ def _annotation(dep: Obj, name: str) -> int | None:
 
 
 def _flag(args: list[str], name: str) -> str | None:
+    """The value a command line gives ``name``; the last occurrence wins, as in argparse."""
+    value = None
     for i, arg in enumerate(args):
-        if arg == "--":
-            return None
         if arg == name and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def _server(dep: Obj) -> Obj | None:
@@ -96,7 +97,11 @@ def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
     """The startup probe lets the model load for at least the expected load time."""
     for dep in _kind(objs, "Deployment"):
         server, expected = _server(dep), _annotation(dep, "expected-load-seconds")
-        if server is None or expected is None:
+        if server is None:
+            continue
+        if expected is None:
+            yield Problem("startup-budget", obj_id(dep), f"metadata.annotations.{ANNOTATION}expected-load-seconds",
+                          "missing: the expected model load time cannot be checked")  # fmt: skip
             continue
         probe = server.get("startupProbe")
         field = "spec.template.spec.containers[vllm].startupProbe"
@@ -114,6 +119,24 @@ def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
         if budget < expected:
             yield Problem("startup-budget", obj_id(dep), field,
                           f"allows {budget} s, less than the expected load time {expected} s")  # fmt: skip
+
+
+def progress_deadline(objs: list[Obj]) -> Iterator[Problem]:
+    """The rollout deadline outlasts a start: startup budget + minReadySeconds."""
+    for dep in _kind(objs, "Deployment"):
+        server = _server(dep)
+        probe = (server or {}).get("startupProbe")
+        if probe is None:
+            continue
+        budget = probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get(
+            "failureThreshold", 3
+        )
+        need = budget + dep.get("spec", {}).get("minReadySeconds", 0)
+        deadline = dep.get("spec", {}).get("progressDeadlineSeconds", 600)
+        if deadline < need:
+            yield Problem("progress-deadline", obj_id(dep), "spec.progressDeadlineSeconds",
+                          f"{deadline} s < startup budget + minReadySeconds = {need} s: rollouts would be "
+                          "reported failed while pods still load")  # fmt: skip
 
 
 def probes_differ(objs: list[Obj]) -> Iterator[Problem]:
@@ -275,6 +298,11 @@ def no_inline_secrets(objs: list[Obj]) -> Iterator[Problem]:
     """Keys, tokens and passwords come from Secrets, never from literal values."""
     for dep in _kind(objs, "Deployment"):
         for c in _containers(dep):
+            for flag in _SECRET_FLAGS & {
+                a.split("=", 1)[0] for a in c.get("args", []) + c.get("command", [])
+            }:
+                yield Problem("no-inline-secrets", obj_id(dep), f"containers[{c.get('name')}].args[{flag}]",
+                              "a secret on the command line; mount a Secret (VLLM_DEPLOY_API_KEY_FILE)")  # fmt: skip
             for env in c.get("env", []):
                 if (
                     _SECRETISH.search(env.get("name", ""))
@@ -311,6 +339,9 @@ def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
         default=None,
     )
     if longest is None:
+        for ing in _kind(objs, "Ingress"):
+            yield Problem("ingress-timeouts", obj_id(ing), f"Deployment metadata.annotations.{ANNOTATION}longest-request-seconds",
+                          "missing: the longest request, which the timeouts must cover, is unknown")  # fmt: skip
         return
     for ing in _kind(objs, "Ingress"):
         annotations = ing.get("metadata", {}).get("annotations") or {}
@@ -324,7 +355,8 @@ def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
 def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:
     """With more than one replica, the PDB lets at least one pod go (node drains proceed)."""
     replicas = max([d.get("spec", {}).get("replicas", 1) for d in _kind(objs, "Deployment")]
-                   + [h.get("spec", {}).get("minReplicas", 1) for h in _kind(objs, "HorizontalPodAutoscaler")], default=1)  # fmt: skip
+                   + [h.get("spec", {}).get("minReplicas", 1) for h in _kind(objs, "HorizontalPodAutoscaler")]
+                   + [k.get("spec", {}).get("minReplicaCount", 0) for k in _kind(objs, "ScaledObject")], default=1)  # fmt: skip
     for pdb in _kind(objs, "PodDisruptionBudget"):
         spec = pdb.get("spec", {})
         if "maxUnavailable" in spec:
@@ -342,6 +374,7 @@ def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:
 POLICIES: dict[str, Check] = {
     "grace-period": grace_period,
     "startup-budget": startup_budget,
+    "progress-deadline": progress_deadline,
     "probes-differ": probes_differ,
     "probe-endpoints": probe_endpoints,
     "selectors-match": selectors_match,
