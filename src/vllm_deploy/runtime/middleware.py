@@ -129,6 +129,10 @@ class ProductionMiddleware:
             await receive()  # websocket.connect; closing before accept refuses the handshake
             await send({"type": "websocket.close", "code": 1013 if refusal.status == 429 else 1008})
             return
+        await self._in_flight(scope, receive, send)
+
+    async def _in_flight(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The engine serves it, counted in flight (admission, drain, watchdog) meanwhile."""
         self.lifecycle.request_started()
         try:
             await self.app(scope, receive, send)
@@ -220,11 +224,7 @@ class ProductionMiddleware:
         if (admin := self._admin.get(scope["path"])) is not None:
             await admin(scope, send)
             return
-        self.lifecycle.request_started()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.lifecycle.request_finished()
+        await self._in_flight(scope, receive, send)
 
     def _log(
         self, scope: Scope, observer: ResponseObserver, start: float, request_id: str | None,

@@ -70,29 +70,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> MiddlewareSetting
         name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
         raise SettingsError(f"{name} has value {err.get('input')!r}: {err['msg']}") from None
     if settings.admin_token_file is not None:
-        try:
-            token = settings.admin_token_file.read_text().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(
-                f"{ENV_PREFIX}ADMIN_TOKEN_FILE has value '{settings.admin_token_file}': cannot be read ({exc.__class__.__name__})"
-            ) from None
+        token = _read_file("ADMIN_TOKEN_FILE", settings.admin_token_file).strip()
         if not token:
             raise SettingsError(
                 f"{ENV_PREFIX}ADMIN_TOKEN_FILE has value '{settings.admin_token_file}': it is empty"
             )
         settings = settings.model_copy(update={"admin_token": token})
     if settings.api_key_file is not None:
-        try:
-            lines = settings.api_key_file.read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(
-                f"{ENV_PREFIX}API_KEY_FILE has value '{settings.api_key_file}': cannot be read ({exc.__class__.__name__})"
-            ) from None
+        lines = _read_file("API_KEY_FILE", settings.api_key_file).splitlines()
         if not any(line.strip() and not line.strip().startswith("#") for line in lines):
             raise SettingsError(
                 f"{ENV_PREFIX}API_KEY_FILE has value '{settings.api_key_file}': it holds no key"
             )
     return settings
+
+
+def _read_file(variable: str, path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(
+            f"{ENV_PREFIX}{variable} has value '{path}': cannot be read ({exc.__class__.__name__})"
+        ) from None
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
