@@ -19,7 +19,6 @@ __all__ = [
     "CompletionRequest",
     "SamplingFields",
     "StreamOptions",
-    "Usage",
     "model_card",
 ]
 
@@ -115,12 +114,6 @@ class ChatCompletionRequest(SamplingFields):
             if self.max_completion_tokens is not None
             else self.max_tokens
         )
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
 
 
 def model_card(
