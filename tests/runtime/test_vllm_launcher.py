@@ -79,12 +79,6 @@ def test_extra_arguments_pass_through_last() -> None:
     assert _parse(argv).dtype == "float16"
 
 
-def test_the_parser_is_strict_about_flags_vllm_removed() -> None:
-    # --disable-log-requests was removed before 0.33.0; our argv must never contain it.
-    with pytest.raises(SystemExit):
-        _vllm_parser().parse_args(["m", "--disable-log-requests"])
-
-
 def test_missing_vllm_fails_with_one_clear_line() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "vllm", "--model", "m"],

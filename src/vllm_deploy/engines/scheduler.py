@@ -25,7 +25,7 @@ class Slot:
     def add_token(self) -> None:
         self.tokens += 1
         self._scheduler._kv_tokens += 1
-        self._scheduler._publish()
+        self._scheduler._publish_kv()  # per token: only the gauge that changed
 
 
 class Scheduler:
@@ -50,10 +50,13 @@ class Scheduler:
             return 0.0
         return max(0, self.running - 1) / (self.max_num_seqs - 1)
 
+    def _publish_kv(self) -> None:
+        self._metrics.kv_cache_usage_perc.set(min(1.0, self._kv_tokens / self._capacity))
+
     def _publish(self) -> None:
         self._metrics.num_requests_running.set(self.running)
         self._metrics.num_requests_waiting.set(self.waiting)
-        self._metrics.kv_cache_usage_perc.set(min(1.0, self._kv_tokens / self._capacity))
+        self._publish_kv()
 
     @asynccontextmanager
     async def admit(self, prompt_tokens: int) -> AsyncIterator[Slot]:

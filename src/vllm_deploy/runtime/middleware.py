@@ -33,10 +33,11 @@ from vllm_deploy.runtime.probes import Probes
 from vllm_deploy.runtime.settings import MiddlewareSettings, load_settings
 from vllm_deploy.runtime.tracing import extract_context, make_tracer_provider
 
-__all__ = ["OPEN_PATHS", "ProductionMiddleware"]
+__all__ = ["OPEN_PATHS", "PROBE_PATHS", "ProductionMiddleware"]
 
 # Served without an API key: the kubelet and Prometheus carry none.
-OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
+OPEN_PATHS = PROBE_PATHS | {"/health", "/metrics"}
 # Responses of these carry generated tokens: their body chunks are progress for the watchdog.
 GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/v1/responses"})
 _REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
