@@ -18,6 +18,13 @@ BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
      ({"autoscaling": {"engine": "keda", "min_replicas": 0}}, "autoscaling.min_replicas: has value 0"),
      ({"engine": {"extra_args": ["--port", "9000"]}}, "--port cannot be passed here"),
      ({"engine": {"extra_args": ["--api-key=sk-1"]}}, "--api-key cannot be passed here"),
+     ({"engine": {"extra_args": ["--max_num_seqs", "8"]}}, "--max-num-seqs cannot be passed here"),
+     ({"engine": {"extra_args": ["--max-num-se", "8"]}}, "--max-num-seqs cannot be passed here"),
+     ({"engine": {"extra_args": ["--api_server_count", "2"]}}, "--api-server-count 2: vllm-deploy runs one"),
+     ({"engine": {"extra_args": ["-dp", "2"]}}, "data parallelism starts 2 API servers"),
+     ({"engine": {"extra_args": ["--disable-log-stats"]}}, "--disable-log-stats removes every"),
+     ({"engine": {"extra_args": ["--dtype"]}}, "argument --dtype: expected one argument"),
+     ({"engine": {"extra_args": ["--enforce-eagre"]}}, "unrecognized arguments: --enforce-eagre"),
      ({"ingress": {"enabled": True, "host": "h.example", "body_size": "32Mi"}}, "ingress.body_size"),
      ({"cache": {"kind": "shared"}}, "ReadWriteOnce with cache.kind shared"),
      ({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, "min_replicas must be <="),
@@ -29,6 +36,11 @@ BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
 def test_wrong_fields_are_named(change: dict[str, object], field: str) -> None:
     with pytest.raises(SpecError, match=field.replace(".", r"\.").replace("(", r"\(")):
         spec_from_mapping({**BASE, **change})
+
+
+def test_extra_args_that_run_one_api_server_are_kept_as_written() -> None:
+    args = ["-dp", "2", "--api-server-count", "1", "--config", "/etc/vllm/extra.yaml"]
+    assert spec_from_mapping({**BASE, "engine": {"extra_args": args}}).engine.extra_args == args
 
 
 def test_profiles_give_defaults_and_the_spec_wins() -> None:

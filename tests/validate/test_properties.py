@@ -32,7 +32,9 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         "drain": {"longest_request_s": draw(st.integers(1, 3600)), "quiet_s": draw(st.floats(0, 60)),
                   "margin_s": draw(st.integers(5, 120))},
         "engine": {"shutdown_timeout_s": draw(st.integers(0, 600)),
-                   "extra_args": draw(st.lists(st.sampled_from(["--dtype", "half", "--enforce-eager"]), max_size=3))},
+                   "extra_args": [arg for group in draw(st.lists(st.sampled_from(
+                       [("--dtype", "half"), ("--enforce-eager",), ("--api-server-count", "1")]), max_size=3))
+                                  for arg in group]},
         "probes": {"expected_load_s": draw(st.integers(10, 7200))},
         "ingress": draw(st.one_of(st.just({"enabled": False}),
                                   st.just({"enabled": True, "host": "llm.example.org", "tls_secret": "tls"}))),

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vllm_deploy.vllm_cli import check_serve_args, option_flags, parse_serve_args
+
 __all__ = [
     "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
     "Model", "Network", "Observability", "Probes", "Resources", "Rollout", "SecretRef", "Secrets",
@@ -48,11 +50,11 @@ class Model(_Strict):
         return self.path or f"/models/{self.name}"
 
 
-# Flags the renderer sets itself (or that would put a secret in the pod spec): an
+# Options the renderer sets itself (or that would put a secret in the pod spec): an
 # `extra_args` copy would silently override them, since vLLM's parser keeps the last one.
-OWNED_FLAGS = frozenset({
-    "--port", "--host", "--model", "--served-model-name", "--max-model-len", "--max-num-seqs",
-    "--shutdown-timeout", "--middleware", "--api-key", "--hf-token", "--api-server-count", "-asc",
+OWNED_OPTIONS = frozenset({
+    "port", "host", "model", "served_model_name", "max_model_len", "max_num_seqs",
+    "shutdown_timeout", "middleware", "api_key", "hf_token",
 })  # fmt: skip
 
 
@@ -64,12 +66,18 @@ class Engine(_Strict):
 
     @field_validator("extra_args")
     @classmethod
-    def _not_owned(cls, args: list[str]) -> list[str]:
-        owned = sorted({a.split("=", 1)[0] for a in args} & OWNED_FLAGS)
+    def _vllm_would_run_them(cls, args: list[str]) -> list[str]:
+        """Parsed as `vllm serve` parses them, whatever the spelling (``--max_num_seqs``,
+        ``--max-num``): unknown options, owned ones and more than one API server fail here,
+        not in a crash-looping pod. A ``--config`` file is checked when the pod starts."""
+        argv = ["/models/model", *args]
+        given = vars(parse_serve_args(argv, read_config=False, only_given=True))
+        owned = [option_flags()[dest][0] for dest in sorted(given.keys() & OWNED_OPTIONS)]
         if owned:
             raise ValueError(
                 f"{', '.join(owned)} cannot be passed here: use the spec's own field or a Secret"
             )
+        check_serve_args(argv, environ={}, read_config=False)
         return args
 
 
