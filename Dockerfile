@@ -1,12 +1,15 @@
-# The serving image: vLLM's official OpenAI server image with vllm-deploy installed, so the
-# pod runs `vllm-deploy serve --engine vllm` (ProductionMiddleware loaded by vLLM) and the
-# preStop hook `vllm-deploy drain`. Build: docker build -t <registry>/vllm-deploy:0.1.0-vllm0.33.0 .
+# The serving image: vLLM's official OpenAI server image with vllm-deploy's runtime installed,
+# so the pod runs `vllm-deploy serve --engine vllm` (ProductionMiddleware loaded by vLLM) and
+# the preStop hook `vllm-deploy drain`. Build: docker build -t <registry>/vllm-deploy:0.1.0-vllm0.33.0 .
 FROM vllm/vllm-openai:v0.33.0
 
+# Only the runtime (no extras): its dependency ranges contain what vLLM installed, so pip
+# adds vllm-deploy alone. The script fails the build if any other package moved, appeared or
+# disappeared, or if `pip check` reports a new conflict (tests/packaging prove both).
+COPY scripts/install-into-vllm-image.sh /tmp/install-into-vllm-image.sh
 COPY pyproject.toml README.md /src/
 COPY src /src/src
-# vLLM's image brings torch and transformers; install only vllm-deploy and its own pins.
-RUN python3 -m pip install --no-cache-dir /src && rm -rf /src
+RUN /tmp/install-into-vllm-image.sh python3 /src && rm -rf /src /tmp/install-into-vllm-image.sh
 
 # A high, non-root UID matching the manifests' securityContext.
 USER 10001:10001

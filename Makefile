@@ -7,14 +7,17 @@ STAMP := $(VENV)/.installed
 MODEL_DIR := .models/tiny-llama
 HOST ?= 127.0.0.1
 PORT ?= 8000
+PIP_VERSION := 26.3
 
 .PHONY: run test lint bench setup model generate debian-packages clean
 
 setup: $(STAMP)
 
 # Re-installs whenever the pinned dependencies change.
+# pip itself is pinned: the dependency test drives its resolver (--dry-run --report, fast-deps).
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
 
@@ -28,8 +31,8 @@ run: $(STAMP) model
 		--served-model-name tiny-llama --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 	$(VENV)/bin/hadolint Dockerfile

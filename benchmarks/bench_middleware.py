@@ -1,7 +1,7 @@
 """What ProductionMiddleware costs: the zero-latency simulated engine with and without it.
 
 Three servers run side by side: no middleware, middleware, and middleware with the access
-log off (VLLM_DEPLOY_LOG_LEVEL=WARNING). Rounds alternate between them so drift in the
+log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds alternate between them so drift in the
 machine's speed hits all alike. Workloads: non-streamed 1-token requests and streamed
 64-token requests, at concurrency 1 and 8. Reported: medians over rounds of requests/s,
 p50 and p99 latency and the server's CPU time per request (from /proc), then each
@@ -55,7 +55,7 @@ def _median(points: list[Point], pick: str) -> float:
 VARIANTS = {  # label: (extra serve args, environment)
     "off": (["--no-middleware"], {}),
     "on": ([], {}),
-    "on, no access log": ([], {"VLLM_DEPLOY_LOG_LEVEL": "WARNING"}),
+    "on, no access log": ([], {"VLLMDEPLOY_LOG_LEVEL": "WARNING"}),
 }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
-from vllm_deploy.engines.config import EngineName, ServeConfig
+from vllm_deploy.serve_config import EngineName, ServeConfig
 
 __all__ = ["app", "main"]
 
@@ -25,11 +28,38 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+# What each engine needs beyond the pod runtime (pyproject's extras).
+_ENGINE_EXTRAS: dict[str, str | None] = {
+    "reference": "reference",
+    "simulated": "engines",
+    "vllm": None,
+}
+
+
+@contextmanager
+def _needs_extra(what: str, extra: str | None) -> Iterator[None]:
+    """A missing optional dependency is one line naming the extra to install."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if extra is None or (exc.name or "").startswith("vllm_deploy"):
+            raise
+        _fail(f"{what} needs the {extra!r} extra ({exc.name} is missing): "
+              f"pip install 'vllm-deploy[{extra}]'")  # fmt: skip
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors(include_url=False)[0]
     field = ".".join(str(p) for p in err["loc"])
     flag = "--" + field.replace("sim.faults.", "sim-").replace("sim.", "sim-").replace("_", "-")
     return f"{flag} has value {err.get('input')!r}: {err['msg']}"
+
+
+def _json_list(flag: str, value: str) -> object:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        _fail(f"{flag} has value {value!r}: expected a JSON list of strings")
 
 
 @app.command("make-tiny-model")
@@ -38,9 +68,10 @@ def make_tiny_model_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
 ) -> None:
     """Write a tiny random-weight Llama model and its tokenizer (offline, deterministic)."""
-    from vllm_deploy.engines.tiny_model import make_tiny_model
+    with _needs_extra("make-tiny-model", "reference"):
+        from vllm_deploy.engines.tiny_model import make_tiny_model
 
-    sizes = make_tiny_model(out_dir, seed=seed)
+        sizes = make_tiny_model(out_dir, seed=seed)
     typer.echo(
         f"wrote {out_dir}: {sizes['parameters']} parameters, vocabulary {sizes['vocab_size']}"
     )
@@ -75,9 +106,16 @@ def serve(
     shutdown_timeout: Annotated[
         int, typer.Option(help="Seconds to finish in-flight requests after SIGTERM.")
     ] = 30,
+    allowed_origins: Annotated[
+        str,
+        typer.Option(
+            help="Browser origins allowed cross-origin access, a JSON list (as vLLM's flag), "
+            "e.g. '[\"https://ui.example.com\"]'."
+        ),
+    ] = "[]",
     middleware: Annotated[
         bool,
-        typer.Option(help="Wrap the engine in ProductionMiddleware (configured by VLLM_DEPLOY_*)."),
+        typer.Option(help="Wrap the engine in ProductionMiddleware (configured by VLLMDEPLOY_*)."),
     ] = True,
     sim_ttft_ms: Annotated[float, typer.Option(help="Simulated: base time to first token.")] = 50.0,
     sim_itl_ms: Annotated[float, typer.Option(help="Simulated: base inter-token latency.")] = 10.0,
@@ -125,13 +163,15 @@ def serve(
                 "max_request_body_bytes": max_request_body_bytes,
                 "shutdown_timeout": shutdown_timeout,
                 "middleware": middleware,
+                "allowed_origins": _json_list("--allowed-origins", allowed_origins),
                 "sim": sim,
             }
         )
     except ValidationError as exc:
         _fail(_first_error(exc))
     try:
-        run(config, ctx.args)
+        with _needs_extra(f"--engine {engine}", _ENGINE_EXTRAS[engine]):
+            run(config, ctx.args)
     except (ValueError, VllmNotInstalled, SettingsError) as exc:
         _fail(str(exc))
 
@@ -144,18 +184,17 @@ def drain(
     ] = "127.0.0.1",
     timeout: Annotated[
         float | None,
-        typer.Option(help="Deadline in seconds [default: VLLM_DEPLOY_DRAIN_TIMEOUT_S]."),
+        typer.Option(help="Deadline in seconds [default: VLLMDEPLOY_DRAIN_TIMEOUT_S]."),
     ] = None,
     quiet: Annotated[
         float | None,
-        typer.Option(help="Quiet period in seconds [default: VLLM_DEPLOY_DRAIN_QUIET_S]."),
+        typer.Option(help="Quiet period in seconds [default: VLLMDEPLOY_DRAIN_QUIET_S]."),
     ] = None,
 ) -> None:
     """Drain the local server (preStop hook): unready at once, return when idle and quiet.
 
     Exits 0 when drained, 1 when the deadline came first or the server did not answer.
     """
-    import json
 
     from vllm_deploy.runtime.drain_client import DrainFailed
     from vllm_deploy.runtime.drain_client import drain as run_drain
@@ -195,7 +234,8 @@ def render(
     for path in write(spec, out_dir):
         typer.echo(str(path))
     if validate:
-        from vllm_deploy.validate import validate_dir
+        with _needs_extra("render --validate", "ops"):
+            from vllm_deploy.validate import validate_dir
 
         _report(validate_dir(out_dir))
 
@@ -208,7 +248,8 @@ def validate_cmd(
 
     Exits 1 with one line per problem: [check] Kind/name field: what is wrong.
     """
-    from vllm_deploy.validate import validate_dir
+    with _needs_extra("validate", "ops"):
+        from vllm_deploy.validate import validate_dir
 
     if not manifests.is_dir():
         _fail(f"{manifests}: not a directory")

@@ -10,12 +10,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from vllm_deploy.engines.metrics import (
-    ENGINE_METRICS,
-    FINISH_REASONS,
+from vllm_deploy.contract import (
     INTER_TOKEN_LATENCY_BUCKETS,
     REQUEST_LATENCY_BUCKETS,
     TIME_TO_FIRST_TOKEN_BUCKETS,
+)
+from vllm_deploy.engines.metrics import (
+    ENGINE_METRICS,
+    FINISH_REASONS,
     EngineMetrics,
     bucket_values,
     build_1_2_5_buckets,

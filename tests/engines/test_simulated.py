@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from tests.metrics_util import scrape
 from vllm_deploy.engines import ENGINES, build_app
-from vllm_deploy.engines.config import FaultSettings, ServeConfig, SimulatedSettings
+from vllm_deploy.serve_config import FaultSettings, ServeConfig, SimulatedSettings
 
 LOOPBACK = ("127.0.0.1", 40000)
 

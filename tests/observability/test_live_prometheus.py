@@ -56,7 +56,7 @@ class _FixtureExporter:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("prometheus")
-    env = {"VLLM_DEPLOY_MAX_INFLIGHT": "6", "VLLM_DEPLOY_DRAIN_QUIET_S": "0"}
+    env = {"VLLMDEPLOY_MAX_INFLIGHT": "6", "VLLMDEPLOY_DRAIN_QUIET_S": "0"}
     args = ["--engine", "simulated", "--model", "m", "--served-model-name", "llama", "--sim-ttft-ms", "5",
             "--sim-itl-ms", "2", "--max-num-seqs", "2"]  # fmt: skip
     pod = ServerProcess(args, log_path=tmp / "pod.log", env=env).start()

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from vllm_deploy.engines import ENGINES, build_app
-from vllm_deploy.engines.config import ServeConfig, SimulatedSettings
 from vllm_deploy.runtime import MiddlewareSettings, ProductionMiddleware
 from vllm_deploy.runtime.logs import JsonFormatter
+from vllm_deploy.serve_config import ServeConfig, SimulatedSettings
 
 OUT = Path(__file__).parents[2] / "deploy" / "observability"
 

@@ -1,4 +1,4 @@
-"""Overload: beyond VLLM_DEPLOY_MAX_INFLIGHT, 429 with Retry-After; never a 5xx or a timeout."""
+"""Overload: beyond VLLMDEPLOY_MAX_INFLIGHT, 429 with Retry-After; never a 5xx or a timeout."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from vllm_deploy.harness import ServerProcess
 
 async def test_excess_requests_get_429_and_admitted_ones_finish(tmp_path: Path) -> None:
     args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "50", "--sim-itl-ms", "10"]
-    env = {"VLLM_DEPLOY_MAX_INFLIGHT": "8", "VLLM_DEPLOY_RETRY_AFTER_S": "2"}
+    env = {"VLLMDEPLOY_MAX_INFLIGHT": "8", "VLLMDEPLOY_RETRY_AFTER_S": "2"}
     with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:

@@ -23,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("auth")
     key_file = tmp / "keys"
     key_file.write_text(f"# mounted from a Secret\n{FILE_KEY}\n")
-    env = {"VLLM_DEPLOY_API_KEY": ",".join(KEYS), "VLLM_DEPLOY_API_KEY_FILE": str(key_file)}
+    env = {"VLLMDEPLOY_API_KEY": ",".join(KEYS), "VLLMDEPLOY_API_KEY_FILE": str(key_file)}
     with ServerProcess(
         ["--engine", "simulated", "--model", "m"], log_path=tmp / "server.log", env=env
     ) as s:

@@ -48,7 +48,7 @@ async def test_32_streams_survive_a_drain_then_sigterm_exits_0(
     tmp_path: Path, client: httpx.AsyncClient
 ) -> None:
     server = ServerProcess(
-        SIM, log_path=tmp_path / "server.log", env={"VLLM_DEPLOY_DRAIN_QUIET_S": "0.5"}
+        SIM, log_path=tmp_path / "server.log", env={"VLLMDEPLOY_DRAIN_QUIET_S": "0.5"}
     )
     server.start()
     try:
@@ -89,7 +89,7 @@ async def test_32_streams_survive_a_drain_then_sigterm_exits_0(
 async def test_arrivals_during_the_quiet_period_are_served(
     tmp_path: Path, client: httpx.AsyncClient
 ) -> None:
-    env = {"VLLM_DEPLOY_DRAIN_QUIET_S": "1.0"}
+    env = {"VLLMDEPLOY_DRAIN_QUIET_S": "1.0"}
     with ServerProcess(SIM, log_path=tmp_path / "server.log", env=env) as server:
         t0 = time.monotonic()
         drain = asyncio.create_task(client.post(f"{server.url}/admin/drain"))

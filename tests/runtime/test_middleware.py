@@ -11,18 +11,18 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from vllm_deploy.contract import MIDDLEWARE_PATH
 from vllm_deploy.engines import ENGINES, build_app
-from vllm_deploy.engines.config import ServeConfig, SimulatedSettings
 from vllm_deploy.harness import ServerProcess
 from vllm_deploy.runtime import ProductionMiddleware, SettingsError, load_settings
 from vllm_deploy.runtime import middleware as middleware_module
 from vllm_deploy.runtime.auth import ApiKeys
 from vllm_deploy.runtime.settings import MiddlewareSettings
-from vllm_deploy.runtime.vllm_launcher import MIDDLEWARE_PATH
+from vllm_deploy.serve_config import ServeConfig, SimulatedSettings
 
 
 def _vllm_like_app(health_status: int) -> FastAPI:
@@ -43,7 +43,7 @@ def test_vllm_applies_it_from_the_import_path_with_no_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(middleware_module, "REGISTRY", CollectorRegistry())  # keep the global clean
-    monkeypatch.setenv("VLLM_DEPLOY_MAX_INFLIGHT", "3")
+    monkeypatch.setenv("VLLMDEPLOY_MAX_INFLIGHT", "3")
     app = _vllm_like_app(200)
     # vLLM 0.33.0, vllm/entrypoints/serve/middleware/register.py, verbatim in effect:
     for middleware in [MIDDLEWARE_PATH]:
@@ -55,13 +55,12 @@ def test_vllm_applies_it_from_the_import_path_with_no_arguments(
         assert client.get("/health/ready").json() == {"status": "ready"}
         resp = client.get("/v1/models")
         assert resp.status_code == 200 and len(resp.headers["x-request-id"]) == 32
-        assert (
-            "vllm_deploy_requests_total"
-            in middleware_module.REGISTRY.get_sample_value.__self__.collect().__class__.__name__
-            or True
-        )
-    stack = app.middleware_stack
-    assert stack is not None
+    # The last added is the outermost of the app's middleware (Starlette's add_middleware).
+    assert app.user_middleware[0].cls is ProductionMiddleware
+    requests = middleware_module.REGISTRY.get_sample_value(
+        "vllm_deploy_requests_total", {"route": "/v1/models", "code": "200"}
+    )
+    assert requests == 1
 
 
 def test_readiness_follows_the_engines_own_health() -> None:
@@ -71,6 +70,32 @@ def test_readiness_follows_the_engines_own_health() -> None:
     with TestClient(app) as client:
         assert client.get("/health/ready").status_code == 503
         assert client.get("/health/live").status_code == 200
+
+
+def test_readiness_is_503_while_vllms_engine_sleeps() -> None:
+    # vLLM 0.33.0 (vllm/v1/metrics/loggers.py): vllm:engine_sleep_state{sleep_state=...},
+    # awake = 0 while sleeping; its /health stays 200 meanwhile.
+    registry = CollectorRegistry()
+    state = Gauge("vllm:engine_sleep_state", "Engine sleep state",
+                  ["engine", "model_name", "sleep_state"], registry=registry)  # fmt: skip
+
+    def set_state(awake: int, level: int) -> None:
+        state.labels("0", "m", "awake").set(awake)
+        state.labels("0", "m", "weights_offloaded").set(int(level == 1))
+        state.labels("0", "m", "discard_all").set(int(level == 2))
+
+    set_state(awake=1, level=0)
+    app = ProductionMiddleware(
+        _vllm_like_app(200), settings=MiddlewareSettings(), registry=registry
+    )
+    with TestClient(app) as client:
+        assert client.get("/health/ready").json() == {"status": "ready"}
+        set_state(awake=0, level=1)
+        resp = client.get("/health/ready")
+        assert resp.status_code == 503 and resp.json() == {"status": "sleeping"}
+        assert client.get("/health/live").status_code == 200  # asleep is not hung
+        set_state(awake=1, level=0)
+        assert client.get("/health/ready").status_code == 200
 
 
 def test_readiness_waits_for_the_model_to_load() -> None:
@@ -107,9 +132,9 @@ def test_drain_rejects_bad_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("VLLM_DEPLOY_MAX_INFLIGHT", "lots"), ("VLLM_DEPLOY_MAX_INFLIGHT", "-1"),
-     ("VLLM_DEPLOY_DRAIN_QUIET_S", "-3"), ("VLLM_DEPLOY_WATCHDOG_STALL_S", "0"),
-     ("VLLM_DEPLOY_LOG_LEVEL", "LOUD"), ("VLLM_DEPLOY_API_KEY_FILE", "/no/such/file")],
+    [("VLLMDEPLOY_MAX_INFLIGHT", "lots"), ("VLLMDEPLOY_MAX_INFLIGHT", "-1"),
+     ("VLLMDEPLOY_DRAIN_QUIET_S", "-3"), ("VLLMDEPLOY_WATCHDOG_STALL_S", "0"),
+     ("VLLMDEPLOY_LOG_LEVEL", "LOUD"), ("VLLMDEPLOY_API_KEY_FILE", "/no/such/file")],
 )  # fmt: skip
 def test_bad_settings_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -217,8 +242,8 @@ def test_cors_preflight_needs_no_key_and_probes_need_get() -> None:
 
 @pytest.mark.parametrize(
     ("environ", "message"),
-    [({"VLLM_DEPLOY_API_KEYS": "k"}, "VLLM_DEPLOY_API_KEYS is not a setting"),
-     ({"VLLM_DEPLOY_API_KEY_FILE": "EMPTY"}, "it holds no key")],
+    [({"VLLMDEPLOY_API_KEYS": "k"}, "VLLMDEPLOY_API_KEYS is not a setting"),
+     ({"VLLMDEPLOY_API_KEY_FILE": "EMPTY"}, "it holds no key")],
 )  # fmt: skip
 def test_authentication_never_fails_open_silently(
     tmp_path: Path, environ: dict[str, str], message: str
@@ -231,6 +256,6 @@ def test_authentication_never_fails_open_silently(
 
 
 def test_api_keys_may_start_with_a_hash_when_given_by_variable() -> None:
-    assert ApiKeys.from_settings(load_settings({"VLLM_DEPLOY_API_KEY": "#k1,k2"})).allows(
+    assert ApiKeys.from_settings(load_settings({"VLLMDEPLOY_API_KEY": "#k1,k2"})).allows(
         b"Bearer #k1"
     )

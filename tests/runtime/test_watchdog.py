@@ -25,7 +25,7 @@ async def _live_status_after(
 
 
 async def test_hang_trips_the_watchdog_and_recovery_clears_it(tmp_path: Path) -> None:
-    env = {"VLLM_DEPLOY_WATCHDOG_STALL_S": str(STALL_S)}
+    env = {"VLLMDEPLOY_WATCHDOG_STALL_S": str(STALL_S)}
     args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "10"]
     with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -53,7 +53,7 @@ async def test_hang_trips_the_watchdog_and_recovery_clears_it(tmp_path: Path) ->
 
 
 async def test_a_slow_but_steady_stream_is_not_a_stall(tmp_path: Path) -> None:
-    env = {"VLLM_DEPLOY_WATCHDOG_STALL_S": "0.5"}
+    env = {"VLLMDEPLOY_WATCHDOG_STALL_S": "0.5"}
     args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "100"]
     with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -69,7 +69,7 @@ async def test_a_slow_but_steady_stream_is_not_a_stall(tmp_path: Path) -> None:
 
 
 async def test_other_traffic_does_not_hide_a_hung_engine(tmp_path: Path) -> None:
-    env = {"VLLM_DEPLOY_WATCHDOG_STALL_S": str(STALL_S), "VLLM_DEPLOY_DRAIN_QUIET_S": "0"}
+    env = {"VLLMDEPLOY_WATCHDOG_STALL_S": str(STALL_S), "VLLMDEPLOY_DRAIN_QUIET_S": "0"}
     args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "10"]
     with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(timeout=30) as client:

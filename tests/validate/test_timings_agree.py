@@ -7,7 +7,8 @@ from pathlib import Path
 from typer.main import get_command
 
 from vllm_deploy.cli import app
-from vllm_deploy.runtime.middleware import OPEN_PATHS, ProductionMiddleware
+from vllm_deploy.contract import OPEN_PATHS
+from vllm_deploy.runtime.middleware import ProductionMiddleware
 from vllm_deploy.runtime.settings import MiddlewareSettings, load_settings
 from vllm_deploy.spec import load_spec
 from vllm_deploy.validate import load_dir

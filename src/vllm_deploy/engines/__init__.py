@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from vllm_deploy.engines.app import EngineEntry, build_app
 from vllm_deploy.engines.base import Engine
-from vllm_deploy.engines.config import ServeConfig
 from vllm_deploy.engines.scheduler import Scheduler
+from vllm_deploy.serve_config import ServeConfig
 
-__all__ = ["ENGINES", "EngineEntry", "ServeConfig", "build_app"]
+__all__ = ["ENGINES", "EngineEntry", "build_app"]
 
 
 def _reference_len(config: ServeConfig) -> int:

@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from vllm_deploy import __version__
+from vllm_deploy.contract import error_body
 from vllm_deploy.engines.base import Engine, EngineError
-from vllm_deploy.engines.config import ServeConfig
-from vllm_deploy.engines.errors import OpenAIError, error_body
+from vllm_deploy.engines.errors import OpenAIError
 from vllm_deploy.engines.generation import Generator
 from vllm_deploy.engines.metrics import EngineMetrics
 from vllm_deploy.engines.openai_api import model_card
 from vllm_deploy.engines.openai_routes import ClientGone, OpenAIRoutes
 from vllm_deploy.engines.scheduler import Scheduler
+from vllm_deploy.serve_config import ServeConfig
 
 __all__ = ["EngineEntry", "build_app"]
 
@@ -83,6 +85,14 @@ def build_app(
             await engine.close()
 
     app = FastAPI(title="vllm-deploy engine server", version=__version__, lifespan=lifespan)
+    # As vLLM's server (vllm/entrypoints/serve/middleware/register.py): its flags' defaults.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=config.allowed_origins,
+        allow_credentials=False,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
     app.state.scheduler = scheduler
     app.state.engine = engine
 

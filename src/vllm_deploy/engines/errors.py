@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-__all__ = ["OpenAIError", "error_body", "from_validation_error"]
+from vllm_deploy.contract import error_body
+
+__all__ = ["OpenAIError", "from_validation_error"]
 
 
 class OpenAIError(Exception):
@@ -52,10 +53,6 @@ def _default_type(status: int) -> str:
         429: "RateLimitError",
         503: "ServiceUnavailableError",
     }.get(status, "InternalServerError" if status >= 500 else HTTPStatus(status).phrase)
-
-
-def error_body(message: str, err_type: str, code: int, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})

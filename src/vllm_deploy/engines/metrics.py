@@ -14,12 +14,15 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from vllm_deploy.contract import (
+    INTER_TOKEN_LATENCY_BUCKETS,
+    REQUEST_LATENCY_BUCKETS,
+    TIME_TO_FIRST_TOKEN_BUCKETS,
+)
+
 __all__ = [
     "ENGINE_METRICS",
     "FINISH_REASONS",
-    "INTER_TOKEN_LATENCY_BUCKETS",
-    "REQUEST_LATENCY_BUCKETS",
-    "TIME_TO_FIRST_TOKEN_BUCKETS",
     "VLLM_CONTRACT_VERSION",
     "EngineMetrics",
     "MetricSpec",
@@ -27,19 +30,6 @@ __all__ = [
 ]
 
 VLLM_CONTRACT_VERSION = "0.33.0"
-
-REQUEST_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-    120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
-)  # fmt: skip
-TIME_TO_FIRST_TOKEN_BUCKETS: tuple[float, ...] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-    10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-)  # fmt: skip
-INTER_TOKEN_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0,
-)  # fmt: skip
 
 # `str(FinishReason.X)` in vLLM; a series for each is created at start-up.
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "abort", "error", "repetition")

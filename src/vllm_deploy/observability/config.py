@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vllm_deploy.engines.metrics import TIME_TO_FIRST_TOKEN_BUCKETS
+from vllm_deploy.contract import TIME_TO_FIRST_TOKEN_BUCKETS
 
 __all__ = ["ObservabilityConfig"]
 

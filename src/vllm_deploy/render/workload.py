@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 
+from vllm_deploy.contract import ENV_PREFIX
 from vllm_deploy.render.common import (
     ANNOTATION_PREFIX,
     HTTP_PORT,
@@ -14,7 +15,6 @@ from vllm_deploy.render.common import (
     pod_labels,
     selector_labels,
 )
-from vllm_deploy.runtime.settings import ENV_PREFIX
 from vllm_deploy.spec.models import DeploymentSpec
 
 __all__ = ["config_map", "deployment", "namespace", "pvc", "service_account"]
@@ -55,7 +55,7 @@ def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
 
 
 def config_map(spec: DeploymentSpec) -> Obj:
-    """The middleware's settings (VLLM_DEPLOY_*), consistent with the pod's timings."""
+    """The middleware's settings (VLLMDEPLOY_*), consistent with the pod's timings."""
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(spec, spec.app_name),
             "data": config_map_data(spec)}  # fmt: skip
 

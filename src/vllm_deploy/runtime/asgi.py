@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import Scope, Send
 
-from vllm_deploy.engines.errors import error_body
+from vllm_deploy.contract import error_body
 
 __all__ = ["header", "is_loopback", "send_error", "send_json"]
 

@@ -11,7 +11,7 @@ __all__ = ["ApiKeys", "configured_keys", "token_matches"]
 
 
 def configured_keys(settings: MiddlewareSettings) -> list[str]:
-    """``VLLM_DEPLOY_API_KEY`` (comma-separated) then ``VLLM_DEPLOY_API_KEY_FILE`` (one a line)."""
+    """``VLLMDEPLOY_API_KEY`` (comma-separated) then ``VLLMDEPLOY_API_KEY_FILE`` (one a line)."""
     keys = [k.strip() for k in settings.api_key.split(",")]
     if settings.api_key_file is not None:
         lines = [line.strip() for line in settings.api_key_file.read_text().splitlines()]

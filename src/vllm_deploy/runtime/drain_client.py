@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from vllm_deploy.contract import ADMIN_TOKEN_HEADER
 from vllm_deploy.runtime.auth import configured_keys
-from vllm_deploy.runtime.gate import ADMIN_TOKEN_HEADER
 from vllm_deploy.runtime.settings import load_settings
 
 __all__ = ["DrainFailed", "drain"]
@@ -20,7 +20,7 @@ def drain(
 ) -> dict[str, object]:
     """POSTs /admin/drain and returns its JSON result; raises DrainFailed unless drained.
 
-    Defaults and the API key come from the same ``VLLM_DEPLOY_*`` variables as the server's,
+    Defaults and the API key come from the same ``VLLMDEPLOY_*`` variables as the server's,
     since the preStop hook runs in the server's container.
     """
     settings = load_settings()

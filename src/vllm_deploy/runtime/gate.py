@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
+from vllm_deploy.contract import ADMIN_PATHS, ADMIN_TOKEN_HEADER
 from vllm_deploy.runtime.asgi import header, is_loopback
 from vllm_deploy.runtime.auth import ApiKeys, token_matches
 from vllm_deploy.runtime.settings import MiddlewareSettings
 
-__all__ = ["ADMIN_PATHS", "ADMIN_TOKEN_HEADER", "Gate", "Refusal"]
-
-ADMIN_PATHS = frozenset({"/admin/drain", "/admin/undrain"})
-ADMIN_TOKEN_HEADER = b"x-vllm-deploy-admin-token"
+__all__ = ["Gate", "Refusal"]
 # Headers a proxy adds: a request carrying one came through a proxy, even from 127.0.0.x.
 _PROXY_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-envoy-external-address", b"x-real-ip")
 

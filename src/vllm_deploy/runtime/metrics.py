@@ -1,21 +1,21 @@
 """The middleware's own metrics: ``vllm_deploy_`` prefix, counters and histograms, no colons.
 
-Gauges declare how to combine processes, so they stay correct under vLLM's multi-process
-Prometheus mode (``PROMETHEUS_MULTIPROC_DIR``, used with ``--api-server-count`` > 1).
+Gauges declare how to combine processes, so they would stay correct under Prometheus'
+multi-process mode (``PROMETHEUS_MULTIPROC_DIR``); vllm-deploy runs one API server process.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from vllm_deploy.contract import ADMIN_PATHS, GENERATION_PATHS, OPEN_PATHS
+
 __all__ = ["MiddlewareMetrics", "route_label"]
 
-KNOWN_ROUTES = frozenset(
-    {
-        "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/models",
-        "/v1/responses", "/tokenize", "/detokenize", "/health", "/health/live", "/health/ready",
-        "/metrics", "/version", "/admin/drain",
-    }
+# The `route` label's values: every other path is "other".
+KNOWN_ROUTES = (
+    OPEN_PATHS | ADMIN_PATHS | GENERATION_PATHS
+    | {"/v1/embeddings", "/v1/models", "/tokenize", "/detokenize", "/version"}
 )  # fmt: skip
 
 DRAIN_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)

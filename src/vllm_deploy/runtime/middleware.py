@@ -1,7 +1,7 @@
 """ProductionMiddleware: what a vLLM pod needs to behave through its whole life.
 
 Pure ASGI; vLLM loads it with ``--middleware vllm_deploy.runtime.ProductionMiddleware`` and
-calls ``cls(app)``; configuration comes from ``VLLM_DEPLOY_*`` variables (docs/runtime.md).
+calls ``cls(app)``; configuration comes from ``VLLMDEPLOY_*`` variables (docs/runtime.md).
 Per request, in order: probes -> open paths (/metrics, /health, CORS preflights) -> the
 gate (admin routes from the pod itself, API key, in-flight limit) -> admin routes or the
 engine, with a server span, a request id, token progress for the watchdog, metrics, and one
@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,9 +24,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vllm_deploy.contract import GENERATION_PATHS, OPEN_PATHS
 from vllm_deploy.runtime.access_log import ACCESS_LOGGER, ResponseObserver
 from vllm_deploy.runtime.asgi import header, send_error
 from vllm_deploy.runtime.auth import ApiKeys
+from vllm_deploy.runtime.cors import CorsRefusals
 from vllm_deploy.runtime.gate import Gate, Refusal
 from vllm_deploy.runtime.lifecycle import Lifecycle
 from vllm_deploy.runtime.metrics import MiddlewareMetrics, route_label
@@ -33,15 +36,12 @@ from vllm_deploy.runtime.probes import Probes
 from vllm_deploy.runtime.settings import MiddlewareSettings, load_settings
 from vllm_deploy.runtime.tracing import extract_context, make_tracer_provider
 
-__all__ = ["OPEN_PATHS", "PROBE_PATHS", "ProductionMiddleware"]
+__all__ = ["ProductionMiddleware"]
 
-# Served without an API key: the kubelet and Prometheus carry none.
-PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
-OPEN_PATHS = PROBE_PATHS | {"/health", "/metrics"}
-# Responses of these carry generated tokens: their body chunks are progress for the watchdog.
-GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/v1/responses"})
 _REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
 _GENERATION_TOKENS = "vllm:generation_tokens_total"
+# vLLM's sleep mode: {sleep_state="awake"} is 0 while the engine sleeps (vllm/v1/metrics/loggers.py).
+_SLEEP_STATE = "vllm:engine_sleep_state"
 logger = logging.getLogger("vllm_deploy.runtime")
 
 Route = Callable[[Scope, Send], Awaitable[None]]
@@ -58,6 +58,25 @@ def _token_reader(registry: CollectorRegistry) -> Callable[[], float | None]:
         return sum(samples) if samples else None
 
     return read
+
+
+def _sleep_reader(registry: CollectorRegistry) -> Callable[[], bool]:
+    """True while vLLM's engine sleeps (POST /sleep); False where the gauge is not registered."""
+    restricted = registry.restricted_registry([_SLEEP_STATE])
+
+    def sleeping() -> bool:
+        return any(
+            s.labels.get("sleep_state") == "awake" and s.value == 0
+            for m in restricted.collect()
+            for s in m.samples
+            if s.name == _SLEEP_STATE
+        )
+
+    return sleeping
+
+
+async def _send_refusal(refusal: Refusal, send: Send) -> None:
+    await send_error(send, refusal.status, refusal.message, refusal.err_type, list(refusal.headers))
 
 
 class ProductionMiddleware:
@@ -81,13 +100,13 @@ class ProductionMiddleware:
         self.metrics = MiddlewareMetrics(registry)
         self.keys = ApiKeys.from_settings(self.settings)
         self._gate = Gate(self.settings, self.keys)
-        # The access log follows VLLM_DEPLOY_LOG_LEVEL inside vLLM too (WARNING turns it off).
+        # The access log follows VLLMDEPLOY_LOG_LEVEL inside vLLM too (WARNING turns it off).
         ACCESS_LOGGER.setLevel(self.settings.log_level)
         if self.keys.enabled:
             logger.info("authentication: %d API keys", len(self.keys))
         else:
             logger.warning(
-                "authentication disabled: no VLLM_DEPLOY_API_KEY or VLLM_DEPLOY_API_KEY_FILE"
+                "authentication disabled: no VLLMDEPLOY_API_KEY or VLLMDEPLOY_API_KEY_FILE"
             )
         self.lifecycle = Lifecycle(
             self.metrics, self.settings.watchdog_stall_s, _token_reader(registry), clock
@@ -95,7 +114,8 @@ class ProductionMiddleware:
         self._provider = tracer_provider if tracer_provider is not None else make_tracer_provider()
         self._tracer = self._provider.get_tracer("vllm_deploy.runtime")
         self._clock = clock
-        probes = Probes(app, self.lifecycle, self.settings)
+        probes = Probes(app, self.lifecycle, self.settings, _sleep_reader(registry))
+        self._cors = CorsRefusals(app)
         self._probes: dict[str, Route] = {
             "/health/live": probes.live,
             "/health/ready": probes.ready,
@@ -218,9 +238,7 @@ class ProductionMiddleware:
         refusal: Refusal | None = self._gate.check(scope, self.lifecycle.in_flight)
         if refusal is not None:
             self.metrics.rejections.labels(refusal.reason).inc()
-            await send_error(
-                send, refusal.status, refusal.message, refusal.err_type, list(refusal.headers)
-            )
+            await self._cors.send(scope, receive, send, partial(_send_refusal, refusal))
             return
         if (admin := self._admin.get(scope["path"])) is not None:
             await admin(scope, send)

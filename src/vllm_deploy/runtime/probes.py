@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,10 +23,17 @@ class Probes:
     Usage: ``Probes(engine_app, lifecycle, settings).ready(scope, send)``.
     """
 
-    def __init__(self, app: ASGIApp, lifecycle: Lifecycle, settings: MiddlewareSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        lifecycle: Lifecycle,
+        settings: MiddlewareSettings,
+        sleeping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._app = app
         self._lifecycle = lifecycle
         self._settings = settings
+        self._sleeping = sleeping
 
     async def live(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -42,6 +50,8 @@ class Probes:
             await send_error(send, 405, "use GET /health/ready", "MethodNotAllowed")
         elif self._lifecycle.draining:
             await send_json(send, 503, {"status": "draining"})
+        elif self._sleeping():  # vLLM's /health stays 200 while its engine sleeps
+            await send_json(send, 503, {"status": "sleeping"})
         elif await self._engine_healthy(scope):
             await send_json(send, 200, {"status": "ready"})
         else:

@@ -1,4 +1,4 @@
-"""ProductionMiddleware settings, from ``VLLM_DEPLOY_*`` environment variables (a ConfigMap)."""
+"""ProductionMiddleware settings, from ``VLLMDEPLOY_*`` environment variables (a ConfigMap)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ENV_PREFIX", "MiddlewareSettings", "SettingsError", "load_settings"]
+from vllm_deploy.contract import ENV_PREFIX
+from vllm_deploy.runtime.legacy_env import LegacyNameError, translate_legacy
 
-ENV_PREFIX = "VLLM_DEPLOY_"
+__all__ = ["MiddlewareSettings", "SettingsError", "load_settings"]
 
 
 class SettingsError(ValueError):
@@ -22,7 +23,7 @@ class SettingsError(ValueError):
 class MiddlewareSettings(BaseSettings):
     """Usage: ``load_settings()`` (environment) or ``MiddlewareSettings(max_inflight=8)``.
 
-    Each field is read from ``VLLM_DEPLOY_<FIELD>``; docs/runtime.md lists them all.
+    Each field is read from ``VLLMDEPLOY_<FIELD>``; docs/runtime.md lists them all.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -54,12 +55,16 @@ class MiddlewareSettings(BaseSettings):
 def load_settings(environ: Mapping[str, str] | None = None) -> MiddlewareSettings:
     """Settings from the environment; a bad value raises SettingsError with one line.
 
-    Unknown ``VLLM_DEPLOY_*`` variables are errors too (a misspelt API key variable would
+    Unknown ``VLLMDEPLOY_*`` variables are errors too (a misspelt API key variable would
     otherwise switch authentication off without a word), and so is a key file that cannot
-    be read or holds no key.
+    be read or holds no key. The deprecated old names are read too, with a warning.
     """
     environ = os.environ if environ is None else environ
     known = {ENV_PREFIX + name.upper() for name in MiddlewareSettings.model_fields}
+    try:
+        environ = translate_legacy(environ, ENV_PREFIX, known)
+    except LegacyNameError as exc:
+        raise SettingsError(str(exc)) from None
     for name in sorted(environ):
         if name.startswith(ENV_PREFIX) and name not in known:
             raise SettingsError(f"{name} is not a setting; known: {', '.join(sorted(known))}")

@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
+from vllm_deploy.contract import ENV_PREFIX, PROBE_PATHS
 from vllm_deploy.render.common import ANNOTATION_PREFIX as ANNOTATION
 from vllm_deploy.render.network import NGINX
-from vllm_deploy.runtime.middleware import PROBE_PATHS
-from vllm_deploy.runtime.settings import ENV_PREFIX
 from vllm_deploy.validate.problems import Problem, obj_id
 
 __all__ = ["POLICIES", "check_policies"]
@@ -301,7 +300,7 @@ def no_inline_secrets(objs: list[Obj]) -> Iterator[Problem]:
                 a.split("=", 1)[0] for a in c.get("args", []) + c.get("command", [])
             }:
                 yield Problem("no-inline-secrets", obj_id(dep), f"containers[{c.get('name')}].args[{flag}]",
-                              "a secret on the command line; mount a Secret (VLLM_DEPLOY_API_KEY_FILE)")  # fmt: skip
+                              "a secret on the command line; mount a Secret (VLLMDEPLOY_API_KEY_FILE)")  # fmt: skip
             for env in c.get("env", []):
                 if (
                     _SECRETISH.search(env.get("name", ""))

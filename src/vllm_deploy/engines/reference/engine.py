@@ -19,8 +19,8 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from vllm_deploy.engines.base import EngineError, SamplingParams
-from vllm_deploy.engines.config import ServeConfig
 from vllm_deploy.engines.reference.sampling import sample_next
+from vllm_deploy.serve_config import ServeConfig
 
 __all__ = ["HFTokenizer", "ReferenceEngine", "default_max_model_len"]
 

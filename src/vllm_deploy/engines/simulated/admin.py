@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from vllm_deploy.engines.config import FaultSettings
 from vllm_deploy.engines.errors import OpenAIError, from_validation_error
 from vllm_deploy.engines.http_io import read_json
 from vllm_deploy.runtime.asgi import is_loopback
+from vllm_deploy.serve_config import FaultSettings
 
 if TYPE_CHECKING:
     from vllm_deploy.engines.simulated.engine import SimulatedEngine

@@ -20,10 +20,10 @@ from collections.abc import AsyncGenerator
 from starlette.routing import BaseRoute
 
 from vllm_deploy.engines.base import EngineError, SamplingParams
-from vllm_deploy.engines.config import FaultSettings, ServeConfig
 from vllm_deploy.engines.scheduler import Scheduler
 from vllm_deploy.engines.simulated.admin import fault_routes
 from vllm_deploy.engines.simulated.tokenizer import WordTokenizer
+from vllm_deploy.serve_config import FaultSettings, ServeConfig
 
 __all__ = ["SimulatedEngine"]
 

@@ -1,4 +1,4 @@
-"""Settings of `vllm-deploy serve`, validated once at start-up."""
+"""Settings of `vllm-deploy serve`, validated once at start-up; shared by the launcher and engines."""
 
 from __future__ import annotations
 
@@ -54,6 +54,8 @@ class ServeConfig(BaseModel):
     shutdown_timeout: Annotated[int, Field(ge=0)] = 30
     # Wrap the engine in ProductionMiddleware (probes, drain, auth, admission, logs, traces).
     middleware: bool = True
+    # Browser origins allowed cross-origin access (vLLM's --allowed-origins; none by default).
+    allowed_origins: list[str] = []
     sim: SimulatedSettings = SimulatedSettings()
 
     @property
