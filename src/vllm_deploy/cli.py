@@ -257,6 +257,149 @@ def validate_cmd(
     typer.echo(f"{manifests}: valid")
 
 
+local_app = typer.Typer(
+    help="A local, GPU-free stand-in cluster for tests and rehearsals (docs/local-cluster.md).",
+    no_args_is_help=True,
+)
+app.add_typer(local_app, name="local")
+
+
+@local_app.command("up")
+def local_up(
+    state_dir: Annotated[
+        Path, typer.Option(help="Directory for the kubeconfig, local.json, logs and pod files.")
+    ],
+    nodes: Annotated[int, typer.Option(min=1, help="Fake nodes.")] = 2,
+    gpus_per_node: Annotated[
+        int, typer.Option(min=0, help="Fake nvidia.com/gpu per node (the scheduler counts them).")
+    ] = 1,
+    node_cpu: Annotated[str, typer.Option(help="Allocatable CPU per node.")] = "16",
+    node_memory: Annotated[str, typer.Option(help="Allocatable memory per node.")] = "64Gi",
+    node_label: Annotated[
+        list[str] | None, typer.Option(help="A label of every node, KEY=VALUE (repeatable).")
+    ] = None,
+    api_port: Annotated[
+        int, typer.Option(help="API server port on 127.0.0.1 [default: free].")
+    ] = 0,
+    restart_backoff: Annotated[
+        float, typer.Option(help="The kubelet's first restart back-off in seconds.")
+    ] = 10.0,
+    scrape_interval: Annotated[
+        str | None,
+        typer.Option(
+            help="Prometheus scrape interval for every target [default: the PodMonitor's]."
+        ),
+    ] = None,
+    hpa_sync: Annotated[float, typer.Option(help="HPA controller sync period in seconds.")] = 15.0,
+) -> None:
+    """Run a local cluster in the foreground until SIGINT/SIGTERM (then stop every pod gracefully).
+
+    Needs root (a network namespace per pod), iproute2, nginx and prometheus. Writes
+    STATE_DIR/kubeconfig and STATE_DIR/local.json (API URL, Service -> local port map, nginx
+    and Prometheus URLs, log paths). Example:
+
+        sudo vllm-deploy local up --state-dir /tmp/vd --nodes 2 --gpus-per-node 1
+    """
+    import asyncio
+
+    with _needs_extra("local up", "engines"):
+        from vllm_deploy.local.cluster import ClusterOptions, LocalCluster
+        from vllm_deploy.local.kubelet.network import NetworkError
+
+    labels = {}
+    for item in node_label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"--node-label has value {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    options = ClusterOptions(
+        state_dir=state_dir,
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        node_cpu=node_cpu,
+        node_memory=node_memory,
+        node_labels=labels,
+        api_port=api_port,
+        restart_backoff_s=restart_backoff,
+        scrape_interval=scrape_interval,
+        hpa_sync_s=hpa_sync,
+    )
+    try:
+        asyncio.run(LocalCluster(options).run_until_signal())
+    except (NetworkError, OSError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def rehearse(
+    scenario: Annotated[str, typer.Argument(help="rollout | kill | stall | burst")],
+    spec_file: Annotated[Path, typer.Option("-f", "--file", help="The deployment spec (YAML).")],
+    requests: Annotated[
+        int, typer.Option(min=1, help="Streamed requests (rollout, kill, stall).")
+    ] = 2000,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Requests in flight (burst: the base).")
+    ] = 16,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="A running `local up`'s kubeconfig [default: start a local cluster]."),
+    ] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="The started cluster's directory.")] = None,
+    nodes: Annotated[int, typer.Option(min=1, help="Fake nodes of the started cluster.")] = 2,
+    gpus_per_node: Annotated[int, typer.Option(min=0, help="Fake GPUs per node.")] = 1,
+    hpa_sync: Annotated[
+        float, typer.Option(help="HPA sync period of the started cluster (s).")
+    ] = 15.0,
+    burst_seconds: Annotated[float, typer.Option(help="burst: how long the load stays up.")] = 60.0,
+    settle_seconds: Annotated[
+        float, typer.Option(help="burst: the longest wait for the scale-in afterwards.")
+    ] = 180.0,
+) -> None:
+    """Rehearse a scenario on the local cluster under streamed load, and check the outcome.
+
+    Starts a local cluster (root, nginx, prometheus; see `local up`), applies the rendered
+    spec, drives load through the Service's nginx port and runs SCENARIO: rollout (a new
+    revision), kill (SIGKILL one pod), stall (hang one engine), burst (load x5, then none).
+    Exits 1 when a check fails. Example:
+
+        sudo vllm-deploy rehearse rollout -f examples/local.yaml --requests 2000 --report r.json
+    """
+    import asyncio
+
+    with _needs_extra("rehearse", "engines"):
+        from vllm_deploy.local.kubelet.network import NetworkError
+        from vllm_deploy.local.rehearse.runner import RehearsalOptions
+        from vllm_deploy.local.rehearse.runner import rehearse as run_rehearsal
+        from vllm_deploy.local.rehearse.scenarios import SCENARIOS
+    from vllm_deploy.spec import SpecError, load_spec
+
+    if scenario not in SCENARIOS:
+        _fail(f"SCENARIO has value {scenario!r}: expected one of {', '.join(SCENARIOS)}")
+    try:
+        spec = load_spec(spec_file)
+    except SpecError as exc:
+        _fail(f"{spec_file}: {exc}")
+    options = RehearsalOptions(
+        scenario, spec, requests=requests, concurrency=concurrency, kubeconfig=kubeconfig,
+        state_dir=state_dir, nodes=nodes, gpus_per_node=gpus_per_node, hpa_sync_s=hpa_sync,
+        burst_s=burst_seconds, settle_s=settle_seconds,
+    )  # fmt: skip
+    try:
+        result = asyncio.run(run_rehearsal(options))
+    except (NetworkError, OSError, RuntimeError) as exc:
+        _fail(str(exc))
+    if report is not None:
+        report.write_text(json.dumps(result, indent=2) + "\n")
+    for check in result["checks"]:
+        typer.echo(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}")
+    summary = result["requests"]
+    typer.echo(f"requests: {summary['total']} total, {summary['ok']} ok, {summary['failed']} failed, "
+               f"{summary['truncated']} truncated; nginx {result['nginx']['by_status']}")  # fmt: skip
+    if not result["passed"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app(prog_name="vllm-deploy")
 

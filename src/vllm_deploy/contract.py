@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ADAPTER_RULES_LABEL",
     "ADMIN_PATHS",
     "ADMIN_TOKEN_HEADER",
     "ENV_PREFIX",
@@ -29,6 +30,11 @@ __all__ = [
 ENV_PREFIX = "VLLMDEPLOY_"
 # The import path vLLM resolves with `importlib` and applies with `app.add_middleware(cls)`.
 MIDDLEWARE_PATH = "vllm_deploy.runtime.ProductionMiddleware"
+
+# The label of the ConfigMap holding prometheus-adapter rules rendered for a deployment (what
+# the local cluster's custom-metrics adapter serves; on a cluster, merge them into the
+# adapter's own configuration).
+ADAPTER_RULES_LABEL = "vllm-deploy.io/prometheus-adapter-rules"
 
 # Served by the middleware itself, without an API key: the kubelet carries none.
 PROBE_PATHS = frozenset({"/health/live", "/health/ready"})

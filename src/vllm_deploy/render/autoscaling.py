@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import yaml
 
+from vllm_deploy.contract import ADAPTER_RULES_LABEL
 from vllm_deploy.render.common import Obj, metadata
 from vllm_deploy.spec.models import DeploymentSpec
 
@@ -67,7 +68,9 @@ def adapter_rules(spec: DeploymentSpec) -> Obj:
             "name": {"matches": f"^{GPU_METRIC}$", "as": GPU_METRIC},
             "metricsQuery": "avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
         })  # fmt: skip
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(spec, f"{spec.app_name}-adapter-rules"),
+    meta = metadata(spec, f"{spec.app_name}-adapter-rules")
+    meta["labels"][ADAPTER_RULES_LABEL] = "true"
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
             "data": {"rules.yaml": yaml.safe_dump({"rules": rules}, sort_keys=False)}}  # fmt: skip
 
 

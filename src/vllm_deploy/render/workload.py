@@ -19,7 +19,6 @@ from vllm_deploy.spec.models import DeploymentSpec
 
 __all__ = ["config_map", "deployment", "namespace", "pvc", "service_account"]
 
-STARTUP_PERIOD_S = 10
 READY_TIMEOUT_S = 5
 # Time a first start may spend downloading weights, on top of the startup budget.
 DOWNLOAD_ALLOWANCE_S = 900
@@ -81,15 +80,28 @@ def _container_security() -> Obj:
             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
 
 
+def _simulated_args(spec: DeploymentSpec) -> list[str]:
+    sim = spec.engine.simulated
+    return ["--sim-ttft-ms", f"{sim.ttft_ms:g}", "--sim-itl-ms", f"{sim.itl_ms:g}",
+            "--sim-prefill-ms-per-token", f"{sim.prefill_ms_per_token:g}",
+            "--sim-load-factor", f"{sim.load_factor:g}", "--sim-startup-s", f"{sim.startup_s:g}",
+            "--sim-output-tokens", str(sim.output_tokens)]  # fmt: skip
+
+
 def _serve_args(spec: DeploymentSpec) -> list[str]:
-    args = ["serve", "--engine", "vllm", "--model", spec.model.local_path, "--served-model-name", spec.model.name,
-            "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--shutdown-timeout", str(spec.engine.shutdown_timeout_s)]  # fmt: skip
-    if spec.engine.max_model_len:
-        args += ["--max-model-len", str(spec.engine.max_model_len)]
-    if spec.engine.max_num_seqs:
-        args += ["--max-num-seqs", str(spec.engine.max_num_seqs)]
-    if spec.engine.extra_args:
-        args += ["--", *spec.engine.extra_args]
+    engine = spec.engine
+    # The simulated engine loads no weights: its model is just the name it serves.
+    model = spec.model.name if engine.kind == "simulated" else spec.model.local_path
+    args = ["serve", "--engine", engine.kind, "--model", model, "--served-model-name", spec.model.name,
+            "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--shutdown-timeout", str(engine.shutdown_timeout_s)]  # fmt: skip
+    if engine.max_model_len:
+        args += ["--max-model-len", str(engine.max_model_len)]
+    if engine.max_num_seqs:
+        args += ["--max-num-seqs", str(engine.max_num_seqs)]
+    if engine.kind == "simulated":
+        args += _simulated_args(spec)
+    if engine.extra_args:
+        args += ["--", *engine.extra_args]
     return args
 
 
@@ -167,7 +179,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
                                                        "items": [{"key": spec.secrets.hf_token.key, "path": "token"}]}})  # fmt: skip
     gpu = {spec.gpu.resource: str(spec.gpu.count)} if spec.gpu.count else {}
     probe_port = "http"
-    startup_failures = math.ceil(spec.startup_budget_s / STARTUP_PERIOD_S)
+    startup_failures = math.ceil(spec.startup_budget_s / spec.probes.startup_period_s)
     container = {
         "name": "vllm", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
         "command": ["vllm-deploy"], "args": _serve_args(spec),
@@ -175,12 +187,14 @@ def deployment(spec: DeploymentSpec) -> Obj:
         "envFrom": [{"configMapRef": {"name": spec.app_name}}], "env": env,
         "resources": {"requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu},
                       "limits": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu}},
-        "startupProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": STARTUP_PERIOD_S,
+        "startupProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": spec.probes.startup_period_s,
                          "timeoutSeconds": 5, "failureThreshold": startup_failures},
-        "readinessProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": 5,
-                           "timeoutSeconds": READY_TIMEOUT_S, "failureThreshold": 3, "successThreshold": 1},
-        "livenessProbe": {"httpGet": {"path": "/health/live", "port": probe_port}, "periodSeconds": 10,
-                          "timeoutSeconds": 5, "failureThreshold": 3,
+        "readinessProbe": {"httpGet": {"path": "/health/ready", "port": probe_port},
+                           "periodSeconds": spec.probes.readiness_period_s, "timeoutSeconds": READY_TIMEOUT_S,
+                           "failureThreshold": spec.probes.readiness_failure_threshold, "successThreshold": 1},
+        "livenessProbe": {"httpGet": {"path": "/health/live", "port": probe_port},
+                          "periodSeconds": spec.probes.liveness_period_s, "timeoutSeconds": 5,
+                          "failureThreshold": spec.probes.liveness_failure_threshold,
                           # a liveness restart of a stalled engine need not wait for a full drain
                           "terminationGracePeriodSeconds": spec.engine.shutdown_timeout_s + spec.drain.margin_s},
         "lifecycle": {"preStop": {"exec": {"command": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ from vllm_deploy.runtime.lifecycle import Lifecycle
 from vllm_deploy.runtime.settings import MiddlewareSettings
 
 __all__ = ["Probes"]
+
+logger = logging.getLogger("vllm_deploy.runtime")
 
 
 class Probes:
@@ -50,6 +53,8 @@ class Probes:
             await send_error(send, 405, "use GET /health/ready", "MethodNotAllowed")
         elif self._lifecycle.draining:
             await send_json(send, 503, {"status": "draining"})
+        elif self._lifecycle.stalled():  # out of the Service at once, while liveness restarts it
+            await send_json(send, 503, {"status": "stalled"})
         elif self._sleeping():  # vLLM's /health stays 200 while its engine sleeps
             await send_json(send, 503, {"status": "sleeping"})
         elif await self._engine_healthy(scope):
@@ -78,7 +83,12 @@ class Probes:
                         "BadRequestError",
                     )  # fmt: skip
                     return
+        logger.info("drain started", extra={"timeout_s": args["timeout"], "quiet_s": args["quiet"]})
         result = await self._lifecycle.drain(timeout_s=args["timeout"], quiet_s=args["quiet"])
+        logger.info("drain ended", extra={
+            "drained": result.drained, "reason": result.reason, "in_flight": result.in_flight,
+            "duration_seconds": round(result.duration_seconds, 3),
+        })  # fmt: skip
         await send_json(send, 200, {
             "drained": result.drained, "reason": result.reason, "in_flight": result.in_flight,
             "duration_seconds": round(result.duration_seconds, 3),

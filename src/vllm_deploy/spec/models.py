@@ -11,6 +11,7 @@ from vllm_deploy.vllm_cli import check_serve_args, option_flags, parse_serve_arg
 __all__ = [
     "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
     "Model", "Network", "Observability", "Probes", "Resources", "Rollout", "SecretRef", "Secrets",
+    "SimulatedEngine",
 ]  # fmt: skip
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
@@ -58,7 +59,21 @@ OWNED_OPTIONS = frozenset({
 })  # fmt: skip
 
 
+class SimulatedEngine(_Strict):
+    """The simulated engine's latency model (docs/engines.md), for ``engine.kind: simulated``."""
+
+    ttft_ms: Annotated[float, Field(ge=0)] = 50.0
+    itl_ms: Annotated[float, Field(ge=0)] = 10.0
+    prefill_ms_per_token: Annotated[float, Field(ge=0)] = 0.05
+    load_factor: Annotated[float, Field(ge=0)] = 1.0
+    startup_s: Annotated[float, Field(ge=0)] = 0.0
+    output_tokens: Annotated[int, Field(ge=1)] = 128
+
+
 class Engine(_Strict):
+    # vllm on GPU nodes; simulated and reference (CPU) for kind, CI and the local cluster.
+    kind: Literal["vllm", "simulated", "reference"] = "vllm"
+    simulated: SimulatedEngine = SimulatedEngine()
     max_model_len: Annotated[int, Field(ge=16)] | None = None
     max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     shutdown_timeout_s: Annotated[int, Field(ge=0, le=600)] = 30
@@ -79,6 +94,14 @@ class Engine(_Strict):
             )
         check_serve_args(argv, environ={}, read_config=False)
         return args
+
+    @model_validator(mode="after")
+    def _extra_args_for_vllm(self) -> Engine:
+        if self.extra_args and self.kind != "vllm":
+            raise ValueError(
+                f"engine.extra_args are `vllm serve` arguments: engine.kind {self.kind} takes none"
+            )
+        return self
 
 
 class Gpu(_Strict):
@@ -134,6 +157,11 @@ class Drain(_Strict):
 
 class Probes(_Strict):
     expected_load_s: Annotated[int, Field(ge=10, le=7200)] = 600
+    startup_period_s: Annotated[int, Field(ge=1, le=60)] = 10
+    readiness_period_s: Annotated[int, Field(ge=1, le=60)] = 5
+    readiness_failure_threshold: Annotated[int, Field(ge=1, le=10)] = 3
+    liveness_period_s: Annotated[int, Field(ge=1, le=60)] = 10
+    liveness_failure_threshold: Annotated[int, Field(ge=1, le=10)] = 3
 
 
 class Ingress(_Strict):

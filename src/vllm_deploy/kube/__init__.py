@@ -1,0 +1,1 @@
+"""Operating a deployment through the Kubernetes API with the official ``kubernetes`` client."""

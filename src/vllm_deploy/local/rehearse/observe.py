@@ -1,0 +1,164 @@
+"""What a rehearsal sees of the cluster, through the official client (not the stand-in's own
+store): every pod's life from a watch, and the Deployment's desired and ready replicas."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, watch
+
+__all__ = ["ClusterObserver", "PodLife"]
+
+_TEMPLATE_HASH = "pod-template-hash"
+
+
+@dataclass
+class PodLife:
+    """One pod as observed: times are seconds since the rehearsal began."""
+
+    name: str
+    template_hash: str
+    uid: str
+    ip: str | None = None
+    created: float | None = None
+    started: float | None = None
+    ready: float | None = None
+    ready_transitions: list[float] = field(default_factory=list)  # each time it became Ready
+    container_starts: list[float] = field(default_factory=list)  # each run of the container
+    pending_unschedulable: bool = False
+    deletion_deadline: float | None = None  # deletionTimestamp = deletion time + grace
+    grace_s: int | None = None
+    terminated: float | None = None
+    exit_code: int | None = None
+    exit_reason: str | None = None
+    restarts: int = 0
+    deleted: float | None = None
+
+    def as_dict(self, revisions: dict[str, str]) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items()}
+        out["revision"] = revisions.get(self.template_hash)
+        out["exited_within_grace"] = (
+            None if self.terminated is None or self.deletion_deadline is None
+            else self.terminated <= self.deletion_deadline + 1.0  # timestamps are whole seconds
+        )  # fmt: skip
+        return out
+
+
+@dataclass
+class ClusterObserver:
+    """Usage: ``obs = ClusterObserver(api, "llm", "vllm-sim")``; ``obs.start()`` ... ``obs.stop()``."""
+
+    api: client.ApiClient
+    namespace: str
+    deployment: str
+    selector: str
+    begin: float = field(default_factory=time.time)
+    pods: dict[str, PodLife] = field(default_factory=dict)
+    timeline: list[list[float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _t(self, wall: float | None) -> float | None:
+        return None if wall is None else round(wall - self.begin, 3)
+
+    @staticmethod
+    def _ts(value: Any) -> float | None:
+        return value.timestamp() if value is not None else None
+
+    def start(self) -> None:
+        for target in (self._watch_pods, self._sample_replicas):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _watch_pods(self) -> None:
+        """A list, then watches that resume from the last resourceVersion (no event lost)."""
+        core = client.CoreV1Api(self.api)
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    listed = core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+                    for pod in listed.items:
+                        self._record("ADDED", pod)
+                    version = listed.metadata.resource_version
+                w = watch.Watch()
+                for event in w.stream(core.list_namespaced_pod, self.namespace, label_selector=self.selector,
+                                      resource_version=version, timeout_seconds=2):  # fmt: skip
+                    self._record(event["type"], event["object"])
+                    version = event["object"].metadata.resource_version or version
+                    if self._stop.is_set():
+                        w.stop()
+            except client.ApiException as exc:
+                if exc.status == 410:
+                    version = ""  # too old: list again
+                time.sleep(0.2)
+
+    def _record(self, kind: str, pod: Any) -> None:
+        meta, status = pod.metadata, pod.status
+        life = self.pods.get(meta.name)
+        if life is None:
+            life = PodLife(meta.name, (meta.labels or {}).get(_TEMPLATE_HASH, ""), meta.uid,
+                           created=self._t(self._ts(meta.creation_timestamp)))  # fmt: skip
+            self.pods[meta.name] = life
+        life.ip = status.pod_ip or life.ip
+        life.started = life.started or self._t(self._ts(status.start_time))
+        for cond in status.conditions or []:
+            if cond.type == "Ready" and cond.status == "True":
+                since = self._t(self._ts(cond.last_transition_time))
+                life.ready = life.ready if life.ready is not None else since
+                if since is not None and since not in life.ready_transitions:
+                    life.ready_transitions.append(since)
+            if (
+                cond.type == "PodScheduled"
+                and cond.status == "False"
+                and cond.reason == "Unschedulable"
+            ):
+                life.pending_unschedulable = True
+        if meta.deletion_timestamp is not None:
+            life.deletion_deadline = self._t(self._ts(meta.deletion_timestamp))
+            life.grace_s = meta.deletion_grace_period_seconds
+        for cs in status.container_statuses or []:
+            life.restarts = max(life.restarts, cs.restart_count or 0)
+            running = cs.state.running if cs.state else None
+            if running is not None and running.started_at is not None:
+                begun = self._t(self._ts(running.started_at))
+                if begun is not None and begun not in life.container_starts:
+                    life.container_starts.append(begun)
+            terminated = cs.state.terminated if cs.state else None
+            if terminated is not None:
+                life.terminated = self._t(self._ts(terminated.finished_at))
+                life.exit_code, life.exit_reason = terminated.exit_code, terminated.reason
+        if kind == "DELETED":
+            life.deleted = round(time.time() - self.begin, 3)
+
+    def _sample_replicas(self) -> None:
+        apps = client.AppsV1Api(self.api)
+        while not self._stop.is_set():
+            try:
+                d = apps.read_namespaced_deployment(self.deployment, self.namespace)
+                ready = d.status.ready_replicas or 0
+                point = [round(time.time() - self.begin, 2), d.spec.replicas or 0, ready]
+                if not self.timeline or self.timeline[-1][1:] != point[1:]:
+                    self.timeline.append(point)
+            except client.ApiException:
+                pass
+            self._stop.wait(0.5)
+
+    def revisions(self) -> dict[str, str]:
+        """pod-template-hash -> the ReplicaSet's revision annotation."""
+        apps = client.AppsV1Api(self.api)
+        out = {}
+        for rs in apps.list_namespaced_replica_set(self.namespace).items:
+            h = (rs.metadata.labels or {}).get(_TEMPLATE_HASH)
+            if h:
+                out[h] = (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+        return out
