@@ -5,7 +5,8 @@ every running request gains one token per decode step of the same length. Each p
 a *decode clock* ``D``, the number of decode steps since it started: a request that enters
 decoding at clock ``D0`` with ``n`` tokens left finishes at ``D0 + n``, and the next
 completion is the smallest such target, found in a heap. A prefill adds its duration to a
-pipeline (one prefill at a time, in admission order); its first token comes when it ends,
+pipeline (one prefill at a time, in admission order, when ``prefill_serial``); its first
+token comes when it ends,
 and ``prefill_interference`` of its per-token part pauses the decode clock (``stall_end``),
 the cost of sharing the GPU's steps. Admission is vLLM's: first come first served while
 ``max_num_seqs`` and the KV-token budget allow; a request reserves its prompt plus output
@@ -62,7 +63,7 @@ class PodEngine:
         self.t_last = now  # when `clock` was last brought up to date
         self.stall_end = now  # decodes are paused until then (prefill interference)
         self.prefill_free = now  # the prefill pipeline is busy until then
-        self.prefill: deque[tuple[float, int]] = deque()  # (first-token time, request)
+        self.prefill: list[tuple[float, int]] = []  # heap of (first-token time, request)
         self.finish: list[tuple[float, int]] = []  # heap of (clock target, request)
         self.waiting: deque[int] = deque()
         self.running = 0  # admitted: prefilling or decoding
@@ -89,6 +90,7 @@ class Batcher:
         self.s0, self.s1 = step.decode_base_s, step.decode_per_seq_s
         self.pb, self.pt = step.prefill_base_s, step.prefill_per_token_s
         self.interference = step.prefill_interference * step.prefill_per_token_s
+        self.serial = step.prefill_serial
         self.max_seqs, self.kv_cap = max_num_seqs, kv_cache_tokens
         self.max_inflight = max_inflight if max_inflight > 0 else 1 << 62
         self.prompts, self.outputs = prompts, outputs
@@ -121,9 +123,11 @@ class Batcher:
             pod.busy_since = t
         pod.running += 1
         pod.kv += prompt + self.outputs[r]
-        begin = pod.prefill_free if pod.prefill_free > t else t
-        pod.prefill_free = begin + self.pb + self.pt * prompt
-        pod.prefill.append((pod.prefill_free, r))
+        begin = pod.prefill_free if self.serial and pod.prefill_free > t else t
+        ready = begin + self.pb + self.pt * prompt
+        if self.serial:
+            pod.prefill_free = ready
+        heapq.heappush(pod.prefill, (ready, r))
         if self.interference:
             pod.stall_end = (pod.stall_end if pod.stall_end > t else t) + self.interference * prompt
 
@@ -153,7 +157,7 @@ class Batcher:
                 break
             self._sync(pod, nxt)
             if pod.prefill and pod.prefill[0][0] == nxt:
-                _, r = pod.prefill.popleft()
+                _, r = heapq.heappop(pod.prefill)
                 self.first[r] = nxt
                 if self.outputs[r] <= 1:
                     self._release(pod, r, nxt)

@@ -9,7 +9,8 @@ Three measurements over streamed ``/v1/completions`` (vLLM, or our simulated eng
    batch size gives ``decode_base_s`` and ``decode_per_seq_s``.
 3. **Interference**: one long stream's inter-token latency while long prompts are
    prefilled beside it, against what the decode line predicts; the excess over the
-   prefills' per-token time is ``prefill_interference`` (0 to 1).
+   prefills' per-token time is ``prefill_interference`` (0 to 1); and whether simultaneous
+   long prompts wait for each other (``prefill_serial``).
 
 Startup and CPU figures cannot be measured from the API: the profile keeps the defaults and
 says so. The server must be idle while it is measured.
@@ -44,6 +45,7 @@ class Measurements:
     ttft: list[tuple[int, float]]  # (prompt tokens, seconds)
     itl: list[tuple[int, float]]  # (streams at once, seconds)
     interference: float
+    serial: bool
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -130,7 +132,18 @@ async def _measure(
             streams *= 2
         interference = await _interference(client, model, ttft, itl, decode_tokens)
         log(f"prefill interference: {interference:.2f}")
-    return Measurements(model, ttft, itl, interference)
+        serial = await _serial_prefill(client, model)
+        log(f"prefills queue behind each other: {serial}")
+    return Measurements(model, ttft, itl, interference, serial)
+
+
+async def _serial_prefill(client: httpx.AsyncClient, model: str, count: int = 4) -> bool:
+    """Do simultaneous long prompts wait for each other? (the last one takes ~count x longer)"""
+    alone, _, _ = await _stream(client, model, WORD * PROMPT_WORDS[-1], 1)
+    together = await asyncio.gather(
+        *(_stream(client, model, WORD * PROMPT_WORDS[-1], 1) for _ in range(count))
+    )
+    return max(first for first, _, _ in together) > (1 + count) / 2 * alone
 
 
 async def _interference(
@@ -184,6 +197,7 @@ def calibrate(
         decode_base_s=round(max(decode_base, 1e-6), 7),
         decode_per_seq_s=round(decode_per_seq, 9),
         prefill_interference=round(m.interference, 3),
+        prefill_serial=m.serial,
     )
     ttft_text = ", ".join(f"{x} tok: {y * 1000:.1f} ms" for x, y in m.ttft[::repeats])
     itl_text = ", ".join(f"{x}: {y * 1000:.2f} ms" for x, y in m.itl[::repeats])

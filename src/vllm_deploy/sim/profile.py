@@ -4,8 +4,8 @@ A profile is a YAML file (``sim/profiles/*.yaml`` ship with the package; ``vllm-
 calibrate`` writes new ones). The step model is BLIS's (inference-sim/inference-sim,
 ``docs/approach.md``): a decode step of the running batch takes ``decode_base_s +
 decode_per_seq_s x running``; a prefill takes ``prefill_base_s + prefill_per_token_s x
-prompt tokens``, and ``prefill_interference`` of its per-token part is time the running
-decodes lose (1.0 on a GPU, where a prefill and the decodes share each step; 0.0 for an
+prompt tokens`` (one after another when ``prefill_serial``), and ``prefill_interference``
+of its per-token part is time the running decodes lose (1.0 on a GPU, where a prefill and the decodes share each step; 0.0 for an
 engine whose requests do not share a device, like ours).
 """
 
@@ -44,6 +44,8 @@ class Step(_Strict):
     decode_base_s: Annotated[float, Field(gt=0)]
     decode_per_seq_s: Annotated[float, Field(ge=0)]
     prefill_interference: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # Prefills queue behind each other (one device computes them); False: each starts at once.
+    prefill_serial: bool = True
 
     def ttft_s(self, prompt_tokens: int) -> float:
         """Time to first token of a request admitted into an idle engine."""

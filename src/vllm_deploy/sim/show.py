@@ -47,7 +47,8 @@ def _s(value: float) -> str:
 def print_outcome(
     outcome: Outcome, setup: SimSetup, trace: Trace, console: Console | None = None
 ) -> None:
-    console = console or Console()
+    # Piped or captured output gets the whole table, not 80 squeezed columns.
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
     slo = setup.slo
     console.print(
         f"trace {trace.name}: {len(trace)} requests over {trace.duration_s:.0f} s; "

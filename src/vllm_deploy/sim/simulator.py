@@ -129,11 +129,12 @@ class _Run:
     def create(self, t: float, ready: bool = False) -> None:
         pod = Pod(len(self.pods), t)
         self.pods.append(pod)
-        if ready:  # a warm replica at t = 0: scheduled, image and weights there, in the LB
-            node = self.nodes[pick_node(self.nodes, self.setup.template.gpus)]
+        index = pick_node(self.nodes, self.setup.template.gpus) if ready else -1
+        if index >= 0:  # a warm replica at t = 0: scheduled, image and weights there, in the LB
+            node = self.nodes[index]
             node.free_gpus -= self.setup.template.gpus
             node.image_at = min(node.image_at, t)
-            pod.node = self.nodes.index(node)
+            pod.node = index
             pod.scheduled = pod.container_start = pod.server_up = pod.ready_at = pod.lb_in = t
             pod.state = READY
             self.cache_filled = True
