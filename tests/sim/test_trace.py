@@ -16,7 +16,7 @@ def test_poisson_count_and_lengths() -> None:
     assert abs(len(trace) - expected) < 5 * math.sqrt(expected)
     assert trace.arrivals == sorted(trace.arrivals) and trace.arrivals[-1] < 200
     assert all(
-        1 <= p and 1 <= o and p + o <= 512
+        p >= 1 and o >= 1 and p + o <= 512
         for p, o in zip(trace.prompt_tokens, trace.output_tokens, strict=True)
     )
     assert abs(sum(trace.prompt_tokens) / len(trace) - 256) < 10
