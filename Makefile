@@ -64,6 +64,8 @@ generate: $(STAMP)
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py
 	$(PY) benchmarks/bench_middleware.py
+	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/validate_sim.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -44,8 +44,10 @@ def _needs_extra(what: str, extra: str | None) -> Iterator[None]:
     except ModuleNotFoundError as exc:
         if extra is None or (exc.name or "").startswith("vllm_deploy"):
             raise
-        _fail(f"{what} needs the {extra!r} extra ({exc.name} is missing): "
-              f"pip install 'vllm-deploy[{extra}]'")  # fmt: skip
+        _fail(
+            f"{what} needs the {extra!r} extra ({exc.name} is missing): "
+            f"pip install 'vllm-deploy[{extra}]'"
+        )
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -145,10 +147,14 @@ def serve(
 
     faults = {"error_rate": sim_error_rate, "hang": sim_hang, "slowdown": sim_slowdown}
     sim = {
-        "ttft_ms": sim_ttft_ms, "itl_ms": sim_itl_ms, "prefill_ms_per_token": sim_prefill_ms_per_token,
-        "load_factor": sim_load_factor, "startup_s": sim_startup_s, "output_tokens": sim_output_tokens,
+        "ttft_ms": sim_ttft_ms,
+        "itl_ms": sim_itl_ms,
+        "prefill_ms_per_token": sim_prefill_ms_per_token,
+        "load_factor": sim_load_factor,
+        "startup_s": sim_startup_s,
+        "output_tokens": sim_output_tokens,
         "faults": faults,
-    }  # fmt: skip
+    }
     try:
         config = ServeConfig.model_validate(
             {
@@ -398,6 +404,165 @@ def rehearse(
                f"{summary['truncated']} truncated; nginx {result['nginx']['by_status']}")  # fmt: skip
     if not result["passed"]:
         raise typer.Exit(1)
+
+
+_SIM_EXAMPLES = """
+Examples:
+
+  vllm-deploy simulate -f examples/prod.yaml --profile llama-3.1-8b-h100 \\
+      --trace burst:rate=18,factor=5,at=600,for=2400 --compare --report sim.json
+
+  vllm-deploy simulate -f examples/prod.yaml --profile my-gpu.yaml \\
+      --trace traffic.csv --recommend --plot sim.png
+"""
+
+
+@app.command(epilog=_SIM_EXAMPLES)
+def simulate(
+    spec_file: Annotated[Path, typer.Option("-f", "--file", help="The deployment spec (YAML).")],
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Engine profile: a YAML file, or a shipped one: llama-3.1-8b-h100, llama-3.1-8b-a100, llama-3.3-70b-h100-tp4."
+        ),
+    ],
+    trace: Annotated[
+        str,
+        typer.Option(
+            help="poisson:rate=R | burst:rate=R,factor=K,at=A,for=T | "
+            "diurnal:rate=R,amplitude=A,period=P (+ prompt=,output=,prompt_sd=,output_sd=) | FILE.csv"
+        ),
+    ],
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds of trace [default: 3600, or the CSV's span].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the trace and the pods' start times.")] = 0,
+    compare: Annotated[
+        bool,
+        typer.Option(help="Also run the seed's policy, the oracle and a peak-sized fixed fleet."),
+    ] = False,
+    recommend: Annotated[
+        bool, typer.Option(help="Search the autoscaling fields for the cheapest that meet the SLO.")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the report as JSON.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of the runs (needs the sim extra).")
+    ] = None,
+    attainment: Annotated[
+        float, typer.Option(help="Share of requests within the TTFT SLO that meets it.")
+    ] = 0.99,
+    ttft_p95_s: Annotated[
+        float | None, typer.Option(help="Override the spec's slo.ttft_p95_s.")
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="GPUs in the cluster [default: max_replicas x GPUs per pod].")
+    ] = None,
+    gpus_per_node: Annotated[int, typer.Option(help="GPUs per node.")] = 8,
+) -> None:
+    """Simulate the spec's deployment on a traffic trace: SLO attainment, latency, GPU-hours.
+
+    A discrete-event model of the rendered objects (pods, probes, drain, Service round robin,
+    continuous batching from the engine profile, metric pipeline, the HPA algorithm ported
+    from Kubernetes). See docs/capacity.md.
+    """
+    from vllm_deploy.sim.profile import ProfileError, load_profile
+    from vllm_deploy.sim.trace import TraceError, parse_trace
+    from vllm_deploy.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_file)
+        engine_profile = load_profile(profile)
+        slo = (
+            spec.slo
+            if ttft_p95_s is None
+            else spec.slo.model_copy(update={"ttft_p95_s": ttft_p95_s})
+        )
+        max_len = spec.engine.max_model_len or 8192
+        parsed = parse_trace(trace, duration=duration, seed=seed, max_model_len=max_len)
+    except (SpecError, ProfileError, TraceError) as exc:
+        _fail(str(exc))
+    if not 0 < attainment <= 1:
+        _fail(f"--attainment has value {attainment}: expected 0 < attainment <= 1")
+    from vllm_deploy.sim.commands import run_simulation
+    from vllm_deploy.sim.policies import SimError
+    from vllm_deploy.sim.setup import setup_from_spec
+    from vllm_deploy.sim.show import print_outcome, progress_bar
+
+    setup = setup_from_spec(spec, engine_profile, gpus=gpus, gpus_per_node=gpus_per_node, slo=slo)
+    try:
+        with progress_bar() as progress:
+            outcome = run_simulation(
+                spec,
+                setup,
+                parsed,
+                seed=seed,
+                compare=compare,
+                with_recommendation=recommend,
+                attainment=attainment,
+                progress=progress,
+            )
+    except SimError as exc:
+        _fail(str(exc))
+    print_outcome(outcome, setup, parsed)
+    if report is not None:
+        report.write_text(
+            json.dumps(outcome.as_json(setup, parsed, seed, attainment), indent=2) + "\n"
+        )
+        typer.echo(f"report: {report}")
+    if plot is not None:
+        with _needs_extra("simulate --plot", "sim"):
+            from vllm_deploy.sim.plot import plot_runs
+
+            typer.echo(f"plot: {plot_runs(outcome.runs, plot, slo.ttft_p95_s)}")
+
+
+@app.command()
+def calibrate(
+    url: Annotated[
+        str,
+        typer.Option(help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000."),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Profile to write (YAML).")],
+    name: Annotated[str | None, typer.Option(help="Profile name [default: the file name].")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model name [default: the first of /v1/models].")
+    ] = None,
+    gpu: Annotated[str, typer.Option(help="What the server runs on, for the record.")] = "unknown",
+    max_concurrency: Annotated[
+        int, typer.Option(help="Most streams at once while measuring decode.")
+    ] = 16,
+    max_num_seqs: Annotated[int, typer.Option(help="The server's --max-num-seqs.")] = 16,
+    kv_cache_tokens: Annotated[
+        int | None,
+        typer.Option(help="The server's KV cache in tokens [default: max-num-seqs x 4096]."),
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Measurements per point.")] = 3,
+) -> None:
+    """Measure a live server (vLLM, or `serve --engine simulated`) into an engine profile.
+
+    Example: vllm-deploy calibrate --url http://127.0.0.1:8000 -o my-gpu.yaml --max-num-seqs 64
+    """
+    import yaml
+
+    from vllm_deploy.sim.calibrate import CalibrationError
+    from vllm_deploy.sim.calibrate import calibrate as run_calibration
+
+    try:
+        profile = run_calibration(
+            url,
+            name=name or out.stem,
+            model=model,
+            gpu=gpu,
+            max_concurrency=max_concurrency,
+            max_num_seqs=max_num_seqs,
+            kv_cache_tokens=kv_cache_tokens,
+            repeats=repeats,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except CalibrationError as exc:
+        _fail(str(exc))
+    out.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+    typer.echo(f"wrote {out}")
 
 
 def main() -> None:

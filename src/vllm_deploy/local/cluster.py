@@ -26,6 +26,7 @@ from vllm_deploy.local.controllers.deployment import DeploymentController
 from vllm_deploy.local.controllers.disruption import DisruptionController, Evictions
 from vllm_deploy.local.controllers.endpoints import EndpointsController
 from vllm_deploy.local.controllers.gc import GarbageCollector
+from vllm_deploy.local.controllers.hpa import HpaController
 from vllm_deploy.local.controllers.replicaset import ReplicaSetController
 from vllm_deploy.local.controllers.scheduler import Scheduler
 from vllm_deploy.local.kubelet.admin import admin_routes
@@ -130,7 +131,7 @@ class LocalCluster:
             self.nginx,
             self.prometheus,
         ]
-        self._controllers += self._autoscalers()
+        self._controllers.append(HpaController(self.store, self.prometheus, opts.hpa_sync_s))
         evictions = Evictions(self.store)
         self.api = ApiServerTask(
             self.store,
@@ -147,15 +148,6 @@ class LocalCluster:
         self._tasks.append(asyncio.create_task(self._keep_info_current()))
         self.write_info()
         logger.info("local cluster up: %s (kubeconfig %s)", self.api_url, self.kubeconfig)
-
-    def _autoscalers(self) -> list[Controller]:
-        """The HPA controller, when its algorithm is available (vllm_deploy.autoscale)."""
-        try:
-            from vllm_deploy.local.controllers.hpa import HpaController
-        except ImportError:
-            return []
-        assert self.prometheus is not None
-        return [HpaController(self.store, self.prometheus, self.options.hpa_sync_s)]
 
     def _write_kubeconfig(self) -> None:
         config = {

@@ -44,10 +44,11 @@ def hpa(spec: DeploymentSpec) -> Obj:
 
 def _behavior(spec: DeploymentSpec) -> Obj:
     """Up at once (a queue is waiting), down slowly (a new replica costs a model load)."""
+    a = spec.autoscaling
     return {
         "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
-                    "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60},
-                                 {"type": "Percent", "value": 100, "periodSeconds": 60}]},
+                    "policies": [{"type": "Pods", "value": a.scale_up_pods, "periodSeconds": a.scale_up_period_s},
+                                 {"type": "Percent", "value": a.scale_up_percent, "periodSeconds": a.scale_up_period_s}]},
         "scaleDown": {"stabilizationWindowSeconds": spec.autoscaling.scale_down_stabilisation_s, "selectPolicy": "Min",
                       "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
     }  # fmt: skip

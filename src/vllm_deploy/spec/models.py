@@ -12,6 +12,7 @@ __all__ = [
     "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
     "Model", "Network", "Observability", "Probes", "Resources", "Rollout", "SecretRef", "Secrets",
     "SimulatedEngine",
+    "Slo",
 ]  # fmt: skip
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
@@ -126,6 +127,10 @@ class Autoscaling(_Strict):
     target_waiting_per_pod: Annotated[float, Field(gt=0)] = 5.0
     gpu_utilisation_target: Annotated[int, Field(ge=1, le=100)] | None = None
     cpu_utilisation_target: Annotated[int, Field(ge=1, le=100)] | None = None  # opt-in only
+    # Scale-up policy: add up to this many pods, or this percentage, per period (the larger).
+    scale_up_pods: Annotated[int, Field(ge=1, le=100)] = 2
+    scale_up_percent: Annotated[int, Field(ge=1, le=1000)] = 100
+    scale_up_period_s: Annotated[int, Field(ge=1, le=1800)] = 60
     scale_down_stabilisation_s: Annotated[int, Field(ge=0, le=3600)] = 300
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
 
@@ -135,6 +140,21 @@ class Autoscaling(_Strict):
             raise ValueError("autoscaling.min_replicas must be <= autoscaling.max_replicas")
 
         return self
+
+
+class Slo(_Strict):
+    """The service level objective, defined once: over every ``window``, the p95 time to first
+    token and inter-token latency stay under their bounds and the share of failed requests
+    under ``error_ratio``. The capacity simulator reads it (``vllm-deploy simulate``)."""
+
+    ttft_p95_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+    itl_p95_s: Annotated[float, Field(gt=0, le=60)] = 0.1
+    error_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.001
+    window: Annotated[str, Field(pattern=r"^[0-9]+(s|m|h|d)$")] = "5m"
+
+    @property
+    def window_s(self) -> int:
+        return int(self.window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[self.window[-1]]
 
 
 class Rollout(_Strict):
@@ -238,6 +258,7 @@ class DeploymentSpec(_Strict):
     resources: Resources = Resources()
     replicas: Annotated[int, Field(ge=1, le=100)] = 2
     autoscaling: Autoscaling = Autoscaling()
+    slo: Slo = Slo()
     rollout: Rollout = Rollout()
     drain: Drain = Drain()
     probes: Probes = Probes()

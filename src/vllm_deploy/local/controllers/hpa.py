@@ -201,7 +201,7 @@ class HpaController(Controller):
             kind = metric["type"]
             key = kind[0].lower() + kind[1:]
             source = metric[key]
-            current = {"averageValue": _quantity(proposal.current)}
+            current: dict[str, Any] = {"averageValue": _quantity(proposal.current)}
             if kind == "Resource" and source["target"].get("type") == "Utilization":
                 current = {"averageUtilization": proposal.current}
             entry = {k: v for k, v in source.items() if k != "target"}

@@ -40,7 +40,7 @@ class MetricsApi:
         self.store, self.prometheus = store, prometheus
 
     def _adapter_rules(self, namespace: str) -> list[dict[str, Any]]:
-        rules = []
+        rules: list[dict[str, Any]] = []
         for cm in self.store.items(KINDS["ConfigMap"]):
             if (cm["metadata"].get("labels") or {}).get(ADAPTER_RULES_LABEL) != "true":
                 continue

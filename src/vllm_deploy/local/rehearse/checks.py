@@ -36,7 +36,7 @@ def _pod(report: Report, name: str) -> dict[str, Any]:
 
 def _nginx_requests(report: Report) -> list[dict[str, Any]]:
     """Each request in nginx's log, with its start (seconds since the rehearsal began)."""
-    out = []
+    out: list[dict[str, Any]] = []
     log = Path(report["nginx_access_log"])
     if not log.exists():
         return out
@@ -63,9 +63,9 @@ def rollout(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) 
         _check("nginx saw no 5xx and no 499", nginx["5xx"] == 0 and nginx["499"] == 0, nginx["by_status"]),
         _check("a new revision rolled out", len(new) >= spec.replicas and all(p["ready"] is not None for p in new),
                {"revision": newest, "pods": [p["name"] for p in new]}),
-        _check("every old pod drained (preStop) before it exited", old and len(drained) == len(old),
+        _check("every old pod drained (preStop) before it exited", bool(old) and len(drained) == len(old),
                {"old": [p["name"] for p in old], "drained": drained}),
-        _check("every old pod exited 0 within its grace period", old and len(clean_exit) == len(old),
+        _check("every old pod exited 0 within its grace period", bool(old) and len(clean_exit) == len(old),
                {p["name"]: [p["exit_code"], p["terminated"], p["deletion_deadline"]] for p in old}),
     ]  # fmt: skip
 

@@ -89,7 +89,7 @@ class ClusterObserver:
                     listed = core.list_namespaced_pod(self.namespace, label_selector=self.selector)
                     for pod in listed.items:
                         self._record("ADDED", pod)
-                    version = listed.metadata.resource_version
+                    version = (listed.metadata.resource_version if listed.metadata else None) or ""
                 w = watch.Watch()
                 for event in w.stream(core.list_namespaced_pod, self.namespace, label_selector=self.selector,
                                       resource_version=version, timeout_seconds=2):  # fmt: skip
@@ -145,8 +145,9 @@ class ClusterObserver:
         while not self._stop.is_set():
             try:
                 d = apps.read_namespaced_deployment(self.deployment, self.namespace)
-                ready = d.status.ready_replicas or 0
-                point = [round(time.time() - self.begin, 2), d.spec.replicas or 0, ready]
+                ready = (d.status.ready_replicas if d.status else 0) or 0
+                desired = (d.spec.replicas if d.spec else 0) or 0
+                point = [round(time.time() - self.begin, 2), desired, ready]
                 if not self.timeline or self.timeline[-1][1:] != point[1:]:
                     self.timeline.append(point)
             except client.ApiException:
@@ -156,9 +157,13 @@ class ClusterObserver:
     def revisions(self) -> dict[str, str]:
         """pod-template-hash -> the ReplicaSet's revision annotation."""
         apps = client.AppsV1Api(self.api)
-        out = {}
+        out: dict[str, str] = {}
         for rs in apps.list_namespaced_replica_set(self.namespace).items:
-            h = (rs.metadata.labels or {}).get(_TEMPLATE_HASH)
-            if h:
-                out[h] = (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+            meta = rs.metadata
+            h = ((meta.labels if meta else None) or {}).get(_TEMPLATE_HASH)
+            revision = ((meta.annotations if meta else None) or {}).get(
+                "deployment.kubernetes.io/revision"
+            )
+            if h and revision:
+                out[h] = revision
         return out

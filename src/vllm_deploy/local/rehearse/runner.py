@@ -139,7 +139,9 @@ async def _run(
     ns, app = spec.namespace, spec.app_name
     core = client.CoreV1Api(api)
     try:
-        await asyncio.to_thread(core.create_namespace, {"metadata": {"name": ns}})
+        await asyncio.to_thread(
+            core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+        )
     except client.ApiException as exc:
         if exc.status != 409:
             raise
@@ -192,7 +194,8 @@ async def _run(
     }  # fmt: skip
     nodes = (await asyncio.to_thread(core.list_node)).items
     report["gpus_in_cluster"] = sum(
-        int((n.status.allocatable or {}).get(spec.gpu.resource, 0)) for n in nodes
+        int(((n.status.allocatable if n.status else None) or {}).get(spec.gpu.resource, "0"))
+        for n in nodes
     )
     report["checks"] = CHECKS[options.scenario](report, spec, load.records)
     report["passed"] = all(c["passed"] for c in report["checks"])
