@@ -50,7 +50,7 @@ def _behavior(spec: DeploymentSpec) -> Obj:
                     "policies": [{"type": "Pods", "value": a.scale_up_pods, "periodSeconds": a.scale_up_period_s},
                                  {"type": "Percent", "value": a.scale_up_percent, "periodSeconds": a.scale_up_period_s}]},
         "scaleDown": {"stabilizationWindowSeconds": spec.autoscaling.scale_down_stabilisation_s, "selectPolicy": "Min",
-                      "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
+                      "policies": [{"type": "Pods", "value": a.scale_down_pods, "periodSeconds": a.scale_down_period_s}]},
     }  # fmt: skip
 
 

@@ -132,6 +132,8 @@ class Autoscaling(_Strict):
     scale_up_percent: Annotated[int, Field(ge=1, le=1000)] = 100
     scale_up_period_s: Annotated[int, Field(ge=1, le=1800)] = 60
     scale_down_stabilisation_s: Annotated[int, Field(ge=0, le=3600)] = 300
+    scale_down_pods: Annotated[int, Field(ge=1, le=100)] = 1
+    scale_down_period_s: Annotated[int, Field(ge=1, le=1800)] = 120
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
 
     @model_validator(mode="after")

@@ -146,10 +146,7 @@ class DeploymentController(Controller):
             ):
                 existing["spec"]["minReadySeconds"] = d["spec"].get("minReadySeconds", 0)
                 existing = self.update_rs(existing)
-            if (
-                d["spec"].get("progressDeadlineSeconds") is not None
-                and du.get_condition(status, "Progressing") is None
-            ):
+            if du.has_progress_deadline(d) and du.get_condition(status, "Progressing") is None:
                 du.set_condition(
                     status,
                     self._condition(
@@ -206,7 +203,7 @@ class DeploymentController(Controller):
                 "ScalingReplicaSet",
                 f"Scaled up replica set {created['metadata']['name']} to {rs['spec']['replicas']} from 0",
             )
-        if d["spec"].get("progressDeadlineSeconds") is not None:
+        if du.has_progress_deadline(d):
             du.set_condition(
                 status,
                 self._condition(
@@ -301,21 +298,21 @@ class DeploymentController(Controller):
         d = self.latest(d)
         old_status = d.get("status") or {}
         status = self.calculate_status(d, all_rs, new_rs)
-        deadline = d["spec"].get("progressDeadlineSeconds")
+        deadline = du.has_progress_deadline(d)
         current = du.get_condition(old_status, "Progressing")
         name = (
             f'ReplicaSet "{new_rs["metadata"]["name"]}"'
             if new_rs
             else f'Deployment "{d["metadata"]["name"]}"'
         )
-        if deadline is None:
+        if not deadline:
             status["conditions"] = [c for c in status["conditions"] if c["type"] != "Progressing"]
         complete_before = (
             status["replicas"] == status["updatedReplicas"]
             and current is not None
             and current.get("reason") == "NewReplicaSetAvailable"
         )
-        if deadline is not None and not complete_before:
+        if deadline and not complete_before:
             if du.deployment_complete(d, status):
                 du.set_condition(
                     status,
@@ -326,7 +323,7 @@ class DeploymentController(Controller):
                         f"{name} has successfully progressed.",
                     ),
                 )
-            elif self._progressing(old_status, status):
+            elif du.deployment_progressing(old_status, status):
                 cond = self._condition(
                     "Progressing", "True", "ReplicaSetUpdated", f"{name} is progressing."
                 )
@@ -335,7 +332,7 @@ class DeploymentController(Controller):
                 status["conditions"] = [
                     c for c in status["conditions"] if c["type"] != "Progressing"
                 ] + [cond]
-            elif self._timed_out(d, status):
+            elif du.deployment_timed_out(d, status, self.store.now()):
                 du.set_condition(
                     status,
                     self._condition(
@@ -364,40 +361,17 @@ class DeploymentController(Controller):
         self.set_deployment(d, status=status)
         self._requeue_stuck(d, status)
 
-    @staticmethod
-    def _progressing(old: dict[str, Any], new: dict[str, Any]) -> bool:
-        """DeploymentProgressing: more updated, fewer old, more ready or more available."""
-
-        def old_replicas(s: dict[str, Any]) -> int:
-            return int(s.get("replicas", 0)) - int(s.get("updatedReplicas", 0))
-
-        return (
-            new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
-            or old_replicas(new) < old_replicas(old)
-            or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
-            or new.get("availableReplicas", 0) > old.get("availableReplicas", 0)
-        )
-
-    def _timed_out(self, d: Obj, status: dict[str, Any]) -> bool:
-        cond = du.get_condition(status, "Progressing")
-        if cond is None or cond.get("reason") == "NewReplicaSetAvailable":
-            return False
-        if cond.get("reason") == "ProgressDeadlineExceeded":
-            return True
-        return bool(
-            parse_rfc3339(cond["lastUpdateTime"]) + d["spec"]["progressDeadlineSeconds"]
-            < self.store.now()
-        )
-
     def _requeue_stuck(self, d: Obj, status: dict[str, Any]) -> None:
         cond = du.get_condition(status, "Progressing")
-        deadline = d["spec"].get("progressDeadlineSeconds")
         if (
             cond is None
-            or deadline is None
+            or not du.has_progress_deadline(d)
             or cond.get("reason") in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded")
         ):
             return
         if du.deployment_complete(d, status):
             return
-        self.requeue_after(parse_rfc3339(cond["lastUpdateTime"]) + deadline - self.store.now() + 1)
+        deadline_s = d["spec"]["progressDeadlineSeconds"]
+        self.requeue_after(
+            parse_rfc3339(cond["lastUpdateTime"]) + deadline_s - self.store.now() + 1
+        )

@@ -101,7 +101,7 @@ def _scale(dc: DeploymentController, d: Obj, new_rs: Obj | None, old: list[Obj])
     sizes: dict[str, int] = {}
     added = 0
     for rs in ordered:
-        proportion = _proportion(d, rs, to_add, added)
+        proportion = du.proportion(rs, d, to_add, added)
         sizes[rs["metadata"]["name"]] = _spec(rs) + proportion
         added += proportion
     leftover = to_add - added
@@ -118,24 +118,6 @@ def _saturated(d: Obj, rs: Obj) -> bool:
         and desired == str(d["spec"]["replicas"])
         and _st(rs, "availableReplicas") == d["spec"]["replicas"]
     )
-
-
-def _proportion(d: Obj, rs: Obj, to_add: int, added: int) -> int:
-    """GetProportion with getReplicaSetFraction."""
-    if _spec(rs) == 0 or to_add == 0 or to_add == added:
-        return 0
-    replicas = d["spec"]["replicas"]
-    if replicas == 0:
-        fraction = -_spec(rs)
-    else:
-        annotated = (rs["metadata"].get("annotations") or {}).get(du.MAX_REPLICAS)
-        max_replicas = (
-            int(annotated) if annotated else int((d.get("status") or {}).get("replicas", 0))
-        )
-        target = replicas + du.max_surge(d)
-        fraction = round(_spec(rs) * target / max_replicas) - _spec(rs) if max_replicas else 0
-    allowed = to_add - added
-    return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 
 
 def _rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:

@@ -11,21 +11,32 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from vllm_deploy.local.store import Obj
+from vllm_deploy.local.store import Obj, parse_rfc3339
 
 __all__ = [
     "DESIRED_REPLICAS",
+    "MAX_INT32",
     "MAX_REPLICAS",
     "REVISION",
     "REVISION_HISTORY",
     "TEMPLATE_HASH",
     "deployment_complete",
+    "deployment_progressing",
+    "deployment_timed_out",
     "equal_ignore_hash",
+    "get_condition",
+    "has_progress_deadline",
+    "is_rolling_update",
     "max_revision",
     "max_surge",
     "max_unavailable",
+    "min_available",
     "new_rs_new_replicas",
+    "proportion",
+    "replica_set_fraction",
+    "resolve_fenceposts",
     "revision_of",
+    "scaled_value",
     "set_condition",
     "template_hash",
 ]
@@ -49,42 +60,99 @@ SKIPPED_ANNOTATIONS = frozenset(
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString
 
 
-def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
-    """intstr.GetScaledValueFromIntOrPercent."""
-    if value is None:
-        return 0
+MAX_INT32 = 2**31 - 1  # progressDeadlineSeconds of math.MaxInt32 means "no deadline"
+
+
+def scaled_value(value: int | str, total: int, round_up: bool) -> int:
+    """intstr.GetScaledValueFromIntOrPercent; ValueError for a string that is not "N%"."""
     if isinstance(value, int):
         return value
-    if not value.endswith("%"):
-        return int(value)
+    if not value.endswith("%") or not value[:-1].isdigit():
+        raise ValueError(
+            f"invalid value for IntOrString: invalid type: string is not a percentage: {value!r}"
+        )
     scaled = int(value[:-1]) * total / 100
     return math.ceil(scaled) if round_up else math.floor(scaled)
 
 
-def _fenceposts(d: Obj) -> tuple[int, int]:
-    """ResolveFenceposts: surge rounded up, unavailable down; both 0 means unavailable 1."""
-    rolling = d["spec"].get("strategy", {}).get("rollingUpdate") or {}
-    desired = d["spec"].get("replicas", 1)
-    surge = scaled_value(rolling.get("maxSurge", "25%"), desired, round_up=True)
-    unavailable = scaled_value(rolling.get("maxUnavailable", "25%"), desired, round_up=False)
+def resolve_fenceposts(
+    max_surge: int | str | None, max_unavailable: int | str | None, desired: int
+) -> tuple[int, int]:
+    """ResolveFenceposts: surge rounded up, unavailable down, an unset value is 0; both 0
+    means unavailable 1, so that a rollout can make progress. ValueError when invalid."""
+    surge = 0 if max_surge is None else scaled_value(max_surge, desired, round_up=True)
+    unavailable = (
+        0 if max_unavailable is None else scaled_value(max_unavailable, desired, round_up=False)
+    )
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable
 
 
-def _rolling(d: Obj) -> bool:
+def is_rolling_update(d: Obj) -> bool:
     return bool(d["spec"].get("strategy", {}).get("type", "RollingUpdate") == "RollingUpdate")
 
 
+def _fenceposts(d: Obj) -> tuple[int, int]:
+    # Admission defaults both to 25%; validation rejects invalid values before they get here.
+    rolling = d["spec"].get("strategy", {}).get("rollingUpdate") or {}
+    return resolve_fenceposts(
+        rolling.get("maxSurge"), rolling.get("maxUnavailable"), int(d["spec"].get("replicas", 1))
+    )
+
+
 def max_surge(d: Obj) -> int:
-    return _fenceposts(d)[0] if _rolling(d) else 0
+    """MaxSurge: 0 unless RollingUpdate."""
+    return _fenceposts(d)[0] if is_rolling_update(d) else 0
 
 
 def max_unavailable(d: Obj) -> int:
+    """MaxUnavailable: 0 unless RollingUpdate or when replicas is 0; at most replicas."""
     replicas = int(d["spec"].get("replicas", 1))
-    if not _rolling(d) or replicas == 0:
+    if not is_rolling_update(d) or replicas == 0:
         return 0
     return min(_fenceposts(d)[1], replicas)
+
+
+def min_available(d: Obj) -> int:
+    """MinAvailable: replicas less MaxUnavailable; 0 unless RollingUpdate."""
+    if not is_rolling_update(d):
+        return 0
+    return int(d["spec"].get("replicas", 1)) - max_unavailable(d)
+
+
+def _annotation_int(rs: Obj, key: str) -> int | None:
+    """getNonNegativeInt32FromAnnotation: None when missing, unparsable or negative."""
+    value = (rs["metadata"].get("annotations") or {}).get(key)
+    if value is None or not value.isdigit() or int(value) > MAX_INT32:
+        return None
+    return int(value)
+
+
+def replica_set_fraction(rs: Obj, d: Obj) -> int:
+    """getReplicaSetFraction: how many replicas this ReplicaSet gains (or loses) when the
+    Deployment is scaled during a rollout, in proportion to its share of max-replicas.
+    Without a usable max-replicas annotation the Deployment's status.replicas stands in; when
+    that is 0 too, the ReplicaSet is not scaled."""
+    rs_replicas = int(rs["spec"].get("replicas", 0))
+    replicas = int(d["spec"].get("replicas", 1))
+    if replicas == 0:
+        return -rs_replicas
+    target = replicas + max_surge(d)
+    annotated = _annotation_int(rs, MAX_REPLICAS) or int((d.get("status") or {}).get("replicas", 0))
+    if annotated == 0:
+        return 0
+    # integer.RoundToInt32 rounds halves away from zero.
+    return math.floor(rs_replicas * target / annotated + 0.5) - rs_replicas
+
+
+def proportion(rs: Obj | None, d: Obj, to_add: int, added: int) -> int:
+    """GetProportion: the fraction, capped by what is still to be added (or removed)."""
+    if rs is None or int(rs["spec"].get("replicas", 0)) == 0 or to_add in (0, added):
+        return 0
+    fraction = replica_set_fraction(rs, d)
+    allowed = to_add - added
+    return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 
 
 def revision_of(obj: Obj) -> int:
@@ -142,7 +210,7 @@ def new_rs_new_replicas(d: Obj, all_rs: Iterable[Obj], new_rs: Obj) -> int:
     """NewRSNewReplicas: how far the new ReplicaSet may scale up now."""
     replicas = int(d["spec"].get("replicas", 1))
     new_replicas = int(new_rs["spec"].get("replicas", 0))
-    if not _rolling(d):
+    if not is_rolling_update(d):
         return replicas
     current = sum(int(rs["spec"].get("replicas", 0)) for rs in all_rs)
     max_total = replicas + max_surge(d)
@@ -158,8 +226,41 @@ def deployment_complete(d: Obj, status: dict[str, Any]) -> bool:
         status.get("updatedReplicas", 0) == replicas
         and status.get("replicas", 0) == replicas
         and status.get("availableReplicas", 0) == replicas
-        and status.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
+        and status.get("observedGeneration", 0) >= d.get("metadata", {}).get("generation", 0)
     )
+
+
+def deployment_progressing(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """DeploymentProgressing: more updated, fewer old, more ready or more available replicas."""
+
+    def old_replicas(s: dict[str, Any]) -> int:
+        return int(s.get("replicas", 0)) - int(s.get("updatedReplicas", 0))
+
+    return bool(
+        new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
+        or old_replicas(new) < old_replicas(old)
+        or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
+        or new.get("availableReplicas", 0) > old.get("availableReplicas", 0)
+    )
+
+
+def has_progress_deadline(d: Obj) -> bool:
+    """HasProgressDeadline: set, and not math.MaxInt32."""
+    deadline = d["spec"].get("progressDeadlineSeconds")
+    return deadline is not None and deadline != MAX_INT32
+
+
+def deployment_timed_out(d: Obj, status: dict[str, Any], now: float) -> bool:
+    """DeploymentTimedOut: the Progressing condition was last updated more than
+    progressDeadlineSeconds before ``now`` (epoch seconds); a complete rollout never times out."""
+    if not has_progress_deadline(d):
+        return False
+    cond = get_condition(status, "Progressing")
+    if cond is None or cond.get("reason") == "NewReplicaSetAvailable":
+        return False
+    if cond.get("reason") == "ProgressDeadlineExceeded":
+        return True
+    return bool(parse_rfc3339(cond["lastUpdateTime"]) + d["spec"]["progressDeadlineSeconds"] < now)
 
 
 def get_condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:

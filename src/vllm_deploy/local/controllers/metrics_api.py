@@ -70,9 +70,8 @@ class MetricsApi:
             ns_label, pod_label = labels.get("namespace", "namespace"), labels.get("pod", "pod")
             if not pods:
                 return {}
-            matchers = (
-                f'{ns_label}="{namespace}",{pod_label}=~"{"|".join(re.escape(p) for p in pods)}"'
-            )
+            # Pod names are DNS names, joined as the adapter joins them (no escaping needed).
+            matchers = f'{ns_label}="{namespace}",{pod_label}=~"{"|".join(pods)}"'
             query = (rule["metricsQuery"].replace("<<.Series>>", match.group(1))
                      .replace("<<.LabelMatchers>>", matchers).replace("<<.GroupBy>>", pod_label))  # fmt: skip
             try:

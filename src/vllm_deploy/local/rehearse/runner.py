@@ -155,6 +155,17 @@ async def _run(
 
     await apply_spec(spec)
     await wait_rollout()
+    # With an autoscaler the Deployment starts at 1 replica until its first sync: wait for
+    # the minimum, so that the scenario acts on the fleet it is meant to.
+    floor = spec.autoscaling.min_replicas if spec.autoscaling.enabled else spec.replicas
+    apps = client.AppsV1Api(api)
+    deadline = time.monotonic() + options.timeout_s
+    while time.monotonic() < deadline:
+        d = await asyncio.to_thread(apps.read_namespaced_deployment, app, ns)
+        if d.status is not None and (d.status.available_replicas or 0) >= floor:
+            break
+        await asyncio.sleep(0.5)
+    await wait_rollout()
     listener = f"{ns}/{app}:{HTTP_PORT}"
     for _ in range(100):  # the Service's nginx port is in local.json once nginx has it
         if listener in info.get("services", {}):
