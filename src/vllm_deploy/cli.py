@@ -352,8 +352,25 @@ def rehearse(
         typer.Option(help="A running `local up`'s kubeconfig [default: start a local cluster]."),
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="The started cluster's directory.")] = None,
-    nodes: Annotated[int, typer.Option(min=1, help="Fake nodes of the started cluster.")] = 2,
+    nodes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Fake nodes of the started cluster [default: GPUs for the most pods a rollout "
+            "runs; burst: one pod short of autoscaling.max_replicas, so the last one is Pending].",
+            show_default=False,
+        ),
+    ] = None,
     gpus_per_node: Annotated[int, typer.Option(min=0, help="Fake GPUs per node.")] = 1,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="A fixed fleet of this many replicas, without the autoscaler "
+            "[default: the spec's].",
+            show_default=False,
+        ),
+    ] = None,
     hpa_sync: Annotated[
         float, typer.Option(help="HPA sync period of the started cluster (s).")
     ] = 15.0,
@@ -369,7 +386,7 @@ def rehearse(
     revision), kill (SIGKILL one pod), stall (hang one engine), burst (load x5, then none).
     Exits 1 when a check fails. Example:
 
-        sudo vllm-deploy rehearse rollout -f examples/local.yaml --requests 2000 --report r.json
+        sudo vllm-deploy rehearse rollout -f examples/local.yaml --replicas 3 --requests 2000 --report r.json
     """
     import asyncio
 
@@ -388,7 +405,7 @@ def rehearse(
         _fail(f"{spec_file}: {exc}")
     options = RehearsalOptions(
         scenario, spec, requests=requests, concurrency=concurrency, kubeconfig=kubeconfig,
-        state_dir=state_dir, nodes=nodes, gpus_per_node=gpus_per_node, hpa_sync_s=hpa_sync,
+        state_dir=state_dir, nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, hpa_sync_s=hpa_sync,
         burst_s=burst_seconds, settle_s=settle_seconds,
     )  # fmt: skip
     try:

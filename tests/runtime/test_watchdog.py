@@ -90,3 +90,33 @@ async def test_other_traffic_does_not_hide_a_hung_engine(tmp_path: Path) -> None
             poller.cancel()
             await client.post(f"{url}/admin/sim/faults", json={"hang": False})
             assert (await stuck).status_code == 200
+
+
+async def test_new_streams_to_a_hung_engine_do_not_hide_the_stall(tmp_path: Path) -> None:
+    # A streamed chat answer opens with a role-only chunk before any token: a load balancer
+    # that keeps sending requests to the hung pod must not keep its watchdog quiet.
+    env = {"VLLMDEPLOY_WATCHDOG_STALL_S": str(STALL_S)}
+    args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "10"]
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    with ServerProcess(args, log_path=tmp_path / "server.log", env=env) as server:
+        async with httpx.AsyncClient(timeout=30) as client:
+            url = server.url
+            await client.post(f"{url}/admin/sim/faults", json={"hang": True})
+
+            async def stream() -> None:
+                async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+
+            async def arrivals() -> None:
+                while True:
+                    streams.append(asyncio.create_task(stream()))
+                    await asyncio.sleep(0.1)
+
+            streams: list[asyncio.Task[None]] = []
+            sender = asyncio.create_task(arrivals())
+            took = await _live_status_after(client, url, 503, within=STALL_S + 2)
+            assert took <= STALL_S + 1
+            sender.cancel()
+            await client.post(f"{url}/admin/sim/faults", json={"hang": False})
+            await asyncio.gather(*streams)

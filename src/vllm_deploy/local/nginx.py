@@ -34,7 +34,8 @@ __all__ = ["NginxController"]
 logger = logging.getLogger("vllm_deploy.local")
 _ANNOTATION = "nginx.ingress.kubernetes.io/"
 _LOG_FORMAT = (
-    '{"time":"$time_iso8601","listener":"$vd_listener","remote":"$remote_addr",'
+    '{"time":"$time_iso8601","msec":$msec,"request_id":"$http_x_request_id",'
+    '"listener":"$vd_listener","remote":"$remote_addr",'
     '"method":"$request_method","uri":"$request_uri","status":$status,"bytes":$bytes_sent,'
     '"request_time":$request_time,"upstream":"$upstream_addr",'
     '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time"}'

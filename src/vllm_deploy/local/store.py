@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import time
 import uuid
 from collections import deque
@@ -25,11 +26,15 @@ from typing import Any, Literal
 from vllm_deploy.local.errors import ApiError, FieldError
 from vllm_deploy.local.resources import ResourceType
 
-__all__ = ["Event", "Obj", "Store", "Watch", "parse_rfc3339", "rfc3339"]
+__all__ = ["NAME_ALPHABET", "Event", "Obj", "Store", "Watch", "parse_rfc3339", "rfc3339"]
 
 Obj = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 HISTORY = 10_000  # events kept per resource type for watches that resume
+
+
+# utilrand's alphabet (apimachinery pkg/util/rand/rand.go): no vowels, no confusable digits.
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def rfc3339(ts: float) -> str:
@@ -158,7 +163,9 @@ class Store:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            # names.SimpleNameGenerator: the prefix (cut to 58 characters), 5 random characters.
+            suffix = "".join(secrets.choice(NAME_ALPHABET) for _ in range(5))
+            meta["name"] = meta["generateName"][:58] + suffix
         if not meta.get("name"):
             raise ApiError.invalid(
                 rt, "", [FieldError("metadata.name", "Required value", "FieldValueRequired")]

@@ -49,6 +49,10 @@ class Lifecycle:
         self._last_arrival = clock()
         self._last_progress = clock()
         self._last_tokens = tokens_produced() if tokens_produced else None
+        # Once the engine's token counter is seen, it alone says whether tokens flow: output
+        # chunks do not, since a streamed answer opens with a role-only chunk before any token
+        # and new arrivals at a hung engine would keep its watchdog quiet.
+        self._counts_tokens = self._last_tokens is not None
         self._was_stalled = False
 
     def request_started(self) -> None:
@@ -66,16 +70,20 @@ class Lifecycle:
         self._metrics.in_flight.dec()
 
     def progress(self) -> None:
-        """A chunk of generated output went out: the engine is producing."""
-        self._last_progress = self._clock()
+        """A chunk of generated output went out: the engine is producing (the signal only
+        where the engine has no token counter)."""
+        if not self._counts_tokens:
+            self._last_progress = self._clock()
 
     def stalled(self) -> bool:
         """Requests in flight, yet no generated token or output chunk for the stall period."""
         now = self._clock()
         if self._tokens_produced is not None:
             tokens = self._tokens_produced()
-            if tokens is not None and tokens != self._last_tokens:
-                self._last_tokens, self._last_progress = tokens, now
+            if tokens is not None:
+                self._counts_tokens = True
+                if tokens != self._last_tokens:
+                    self._last_tokens, self._last_progress = tokens, now
         stalled = self.in_flight > 0 and now - self._last_progress >= self._stall_after
         if stalled and not self._was_stalled:
             self._metrics.watchdog_trips.inc()

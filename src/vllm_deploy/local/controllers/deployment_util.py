@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from vllm_deploy.local.store import Obj, parse_rfc3339
+from vllm_deploy.local.store import NAME_ALPHABET, Obj, parse_rfc3339
 
 __all__ = [
     "DESIRED_REPLICAS",
@@ -57,7 +57,6 @@ SKIPPED_ANNOTATIONS = frozenset(
         "deprecated.deployment.rollback.to",
     }
 )
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString
 
 
 MAX_INT32 = 2**31 - 1  # progressDeadlineSeconds of math.MaxInt32 means "no deadline"
@@ -203,7 +202,7 @@ def template_hash(template: Obj, collision_count: int | None) -> str:
     for byte in data:
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
     # SafeEncodeString(fmt.Sprint(sum32)): each byte of the decimal digits, mapped.
-    return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in str(value))
+    return "".join(NAME_ALPHABET[ord(ch) % len(NAME_ALPHABET)] for ch in str(value))
 
 
 def new_rs_new_replicas(d: Obj, all_rs: Iterable[Obj], new_rs: Obj) -> int:

@@ -66,6 +66,18 @@ def _port(container: dict[str, Any], port: Any) -> int:
     raise ValueError(f"port {port!r} is not a container port")
 
 
+def _go_error(exc: httpx.HTTPError, host: str, port: int) -> str:
+    """The failure as the kubelet's Go HTTP client words it (what ``kubectl describe`` shows),
+    e.g. ``dial tcp 10.0.0.5:8080: connect: connection refused``."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"dial tcp {host}:{port}: i/o timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+    if isinstance(exc, httpx.ConnectError):
+        return f"dial tcp {host}:{port}: connect: connection refused"
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def run_probe(
     probe: dict[str, Any],
     container: dict[str, Any],
@@ -79,12 +91,13 @@ async def run_probe(
     if "httpGet" in probe:
         get = probe["httpGet"]
         host = get.get("host") or pod_ip
-        url = f"{get.get('scheme', 'HTTP').lower()}://{host}:{_port(container, get['port'])}{get.get('path', '/')}"
+        port = _port(container, get["port"])
+        url = f"{get.get('scheme', 'HTTP').lower()}://{host}:{port}{get.get('path', '/')}"
         headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
         try:
             resp = await client.get(url, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
-            return False, f'Get "{url}": {type(exc).__name__}'
+            return False, f'Get "{url}": {_go_error(exc, host, port)}'
         if 200 <= resp.status_code < 400:
             return True, ""
         return False, f"HTTP probe failed with statuscode: {resp.status_code}"
@@ -94,15 +107,16 @@ async def run_probe(
             return True, ""
         return False, out.strip()[-200:] or f"command exited with {code}"
     if "tcpSocket" in probe:
+        port = _port(container, probe["tcpSocket"]["port"])
         try:
             async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(
-                    pod_ip, _port(container, probe["tcpSocket"]["port"])
-                )
+                _, writer = await asyncio.open_connection(pod_ip, port)
             writer.close()
             return True, ""
-        except (OSError, TimeoutError) as exc:
-            return False, f"dial tcp: {exc!r}"
+        except TimeoutError:
+            return False, f"dial tcp {pod_ip}:{port}: i/o timeout"
+        except OSError as exc:
+            return False, f"dial tcp {pod_ip}:{port}: connect: {exc.strerror or exc}".lower()
     return True, ""
 
 

@@ -35,6 +35,10 @@ class RequestRecord:
     ttft_s: float | None = None
     first_outcome: str = ""  # the first attempt's outcome
 
+    def request_id(self, attempt: int) -> str:
+        """The X-Request-Id of an attempt (1-based), which nginx's access log records."""
+        return f"r{self.index}-a{attempt}"
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -51,6 +55,7 @@ class Load:
     timeout_s: float = 120.0
     records: list[RequestRecord] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)  # the same instant, epoch seconds
     concurrency: int = 0  # the target now (burst changes it)
     in_flight: int = 0
 
@@ -60,8 +65,10 @@ class Load:
                 "messages": [{"role": "user", "content": f"rehearsal request {index}"}]}  # fmt: skip
 
     async def _attempt(self, client: httpx.AsyncClient, record: RequestRecord) -> None:
-        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         record.attempts += 1
+        headers = {"x-request-id": record.request_id(record.attempts)}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
         record.status, record.error, record.ttft_s = None, None, None
         begin = time.monotonic()
         done = finished = False

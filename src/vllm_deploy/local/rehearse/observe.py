@@ -27,6 +27,10 @@ class PodLife:
     started: float | None = None
     ready: float | None = None
     ready_transitions: list[float] = field(default_factory=list)  # each time it became Ready
+    # Each time a watch event showed it no longer Ready, when the event arrived (sub-second,
+    # unlike the condition's whole-second lastTransitionTime).
+    unready_seen: list[float] = field(default_factory=list)
+    is_ready: bool = False
     container_starts: list[float] = field(default_factory=list)  # each run of the container
     pending_unschedulable: bool = False
     deletion_deadline: float | None = None  # deletionTimestamp = deletion time + grace
@@ -38,7 +42,7 @@ class PodLife:
     deleted: float | None = None
 
     def as_dict(self, revisions: dict[str, str]) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items()}
+        out = {k: v for k, v in self.__dict__.items() if k != "is_ready"}
         out["revision"] = revisions.get(self.template_hash)
         out["exited_within_grace"] = (
             None if self.terminated is None or self.deletion_deadline is None
@@ -111,6 +115,10 @@ class ClusterObserver:
             self.pods[meta.name] = life
         life.ip = status.pod_ip or life.ip
         life.started = life.started or self._t(self._ts(status.start_time))
+        now_ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
+        if life.is_ready and not now_ready:
+            life.unready_seen.append(round(time.time() - self.begin, 3))
+        life.is_ready = now_ready
         for cond in status.conditions or []:
             if cond.type == "Ready" and cond.status == "True":
                 since = self._t(self._ts(cond.last_transition_time))
@@ -153,6 +161,24 @@ class ClusterObserver:
             except client.ApiException:
                 pass
             self._stop.wait(0.5)
+
+    def events(self, pod: str, limit: int = 30) -> list[dict[str, Any]]:
+        """The pod's Events (the kubelet's and the scheduler's), oldest first."""
+        core = client.CoreV1Api(self.api)
+        listed = core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={pod}"
+        )
+        out = [
+            {
+                "t": self._t(self._ts(e.last_timestamp or e.first_timestamp)),
+                "type": e.type,
+                "reason": e.reason,
+                "message": e.message,
+                "count": e.count,
+            }
+            for e in listed.items
+        ]
+        return sorted(out, key=lambda e: e["t"] or 0)[-limit:]
 
     def revisions(self) -> dict[str, str]:
         """pod-template-hash -> the ReplicaSet's revision annotation."""

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 
 from vllm_deploy.kube.apply import apply_objects
-from vllm_deploy.kube.rollout import wait_for_rollout
+from vllm_deploy.kube.rollout import RolloutFailed, wait_for_rollout
 from vllm_deploy.local.cluster import ClusterOptions, LocalCluster
 from vllm_deploy.local.rehearse.checks import CHECKS
 from vllm_deploy.local.rehearse.load import Load, summarise
@@ -47,12 +47,36 @@ class RehearsalOptions:
     max_tokens: int = 32
     kubeconfig: Path | None = None  # a running local cluster's; None: start one
     state_dir: Path | None = None
-    nodes: int = 2
+    nodes: int | None = None  # None: what the scenario needs (needed_nodes)
     gpus_per_node: int = 1
+    replicas: int | None = None  # a fixed fleet of this many, without the autoscaler
     hpa_sync_s: float = 15.0
     burst_s: float = 60.0
     settle_s: float = 180.0
     timeout_s: float = 300.0
+
+
+def fixed_fleet(spec: DeploymentSpec, replicas: int) -> DeploymentSpec:
+    """The spec with ``replicas`` and no autoscaler: the scenario measures the Deployment alone."""
+    data = spec.model_dump()
+    data["replicas"] = replicas
+    data["autoscaling"]["enabled"] = False
+    return DeploymentSpec.model_validate(data)
+
+
+def needed_nodes(spec: DeploymentSpec, scenario: str, gpus_per_node: int) -> int:
+    """Fake nodes for a scenario: GPUs for every pod a rollout can run at once (the most
+    replicas plus maxSurge); for ``burst``, one pod's GPUs short of the autoscaler's maximum,
+    so that the scale-out meets a full cluster and the last pod stays Pending."""
+    if spec.gpu.count == 0 or gpus_per_node == 0:
+        return 2
+    most = spec.autoscaling.max_replicas if spec.autoscaling.enabled else spec.replicas
+    if scenario == "burst" and spec.autoscaling.enabled:
+        pods = max(most - 1, spec.autoscaling.min_replicas)
+    else:
+        surge = spec.rollout.max_surge
+        pods = most + (surge if isinstance(surge, int) else math.ceil(most * int(surge[:-1]) / 100))
+    return max(1, math.ceil(pods * spec.gpu.count / gpus_per_node))
 
 
 def _timings(spec: DeploymentSpec) -> dict[str, Any]:
@@ -79,7 +103,7 @@ def _nginx(log: Path, listener: str, since: float) -> dict[str, Any]:
             entry = json.loads(line)
             if entry.get("listener") != listener or not entry.get("uri", "").startswith("/v1/"):
                 continue
-            if datetime.fromisoformat(entry["time"]).timestamp() < since - 1:
+            if float(entry["msec"]) < since:
                 continue
             statuses[str(entry["status"])] += 1
             if entry["status"] >= 500 or entry["status"] == 499:
@@ -107,20 +131,33 @@ def _drains(logs_dir: Path, namespace: str, pod: str) -> list[dict[str, Any]]:
     return out
 
 
+def _pending(core: client.CoreV1Api, namespace: str) -> str:
+    """Why pods are Pending, as the scheduler said it (empty when none is)."""
+    pods = core.api_client.sanitize_for_serialization(core.list_namespaced_pod(namespace).items)
+    reasons = {
+        f"; pod {p['metadata']['name']} Pending: {c.get('message')}"
+        for p in pods
+        for c in (p.get("status") or {}).get("conditions") or []
+        if c["type"] == "PodScheduled" and c["status"] == "False"
+    }
+    return "".join(sorted(reasons))
+
+
 async def rehearse(options: RehearsalOptions) -> dict[str, Any]:
     """Runs the scenario and returns the report (``passed`` says whether its checks hold)."""
     if options.scenario not in SCENARIOS:
         raise ValueError(
             f"scenario has value {options.scenario!r}: expected one of {sorted(SCENARIOS)}"
         )
-    spec = options.spec
+    spec = options.spec if options.replicas is None else fixed_fleet(options.spec, options.replicas)
+    nodes = options.nodes or needed_nodes(spec, options.scenario, options.gpus_per_node)
     async with AsyncExitStack() as stack:
         if options.kubeconfig is None:
             state = options.state_dir or Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="vd-rehearse-"))
             )
             cluster = LocalCluster(ClusterOptions(
-                state_dir=state, nodes=options.nodes, gpus_per_node=options.gpus_per_node,
+                state_dir=state, nodes=nodes, gpus_per_node=options.gpus_per_node,
                 scrape_interval="1s", hpa_sync_s=options.hpa_sync_s, restart_backoff_s=10.0,
             ))  # fmt: skip
             await stack.enter_async_context(cluster)
@@ -151,7 +188,10 @@ async def _run(
         await asyncio.to_thread(apply_objects, api, objects)
 
     async def wait_rollout() -> None:
-        await asyncio.to_thread(wait_for_rollout, api, ns, app, options.timeout_s)
+        try:
+            await asyncio.to_thread(wait_for_rollout, api, ns, app, options.timeout_s)
+        except RolloutFailed as exc:
+            raise RolloutFailed(f"{exc}{await asyncio.to_thread(_pending, core, ns)}") from None
 
     await apply_spec(spec)
     await wait_rollout()
@@ -174,14 +214,25 @@ async def _run(
         info = json.loads(Path(info["kubeconfig"]).with_name("local.json").read_text())
     url = info["services"][listener]
     selector = ",".join(f"{k}={v}" for k, v in selector_labels(spec).items())
-    observer = ClusterObserver(api, ns, app, selector)
-    observer.start()
     load = Load(
         url, spec.model.name, options.max_tokens, retries=2 if options.scenario == "kill" else 0
     )
-    ctx = ScenarioContext(spec, load, observer, info["api"], options.requests, options.concurrency,
-                          apply_spec, wait_rollout, burst_s=options.burst_s, settle_s=options.settle_s)  # fmt: skip
-    started = time.time()
+    # One clock for the report: seconds since the load began (pods, requests, nginx, events).
+    started = load.started_wall
+    observer = ClusterObserver(api, ns, app, selector, begin=started)
+    observer.start()
+    ctx = ScenarioContext(
+        spec,
+        load,
+        observer,
+        info["api"],
+        options.requests,
+        options.concurrency,
+        apply_spec,
+        wait_rollout,
+        burst_s=options.burst_s,
+        settle_s=options.settle_s,
+    )
     try:
         await SCENARIOS[options.scenario](ctx)
         await asyncio.sleep(2)  # the last terminations land in the watch
@@ -193,6 +244,7 @@ async def _run(
     for life in observer.pods.values():
         entry = life.as_dict(revisions)
         entry["drains"] = _drains(logs_dir, ns, life.name)
+        entry["events"] = await asyncio.to_thread(observer.events, life.name)
         pods.append(entry)
     report = {
         "scenario": options.scenario, "started": started, "duration_s": round(time.time() - started, 2),
@@ -204,6 +256,7 @@ async def _run(
         "nginx": _nginx(Path(info["nginx_access_log"]), listener, started),
     }  # fmt: skip
     nodes = (await asyncio.to_thread(core.list_node)).items
+    report["nodes"] = len(nodes)
     report["gpus_in_cluster"] = sum(
         int(((n.status.allocatable if n.status else None) or {}).get(spec.gpu.resource, "0"))
         for n in nodes

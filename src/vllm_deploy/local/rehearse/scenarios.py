@@ -91,8 +91,10 @@ async def kill(ctx: ScenarioContext) -> None:
     async def act() -> None:
         await _when(ctx, 0.2)
         pod = _serving_pod(ctx)
+        sent = round(time.monotonic() - ctx.load.started, 3)
         result = await _local(ctx, pod, "signal", {"container": "vllm", "signal": "KILL"})
-        ctx.note("SIGKILL", pod=pod, pid=result["pid"], in_flight=ctx.load.in_flight)
+        # The kill happened between ``sent`` and this note.
+        ctx.note("SIGKILL", pod=pod, pid=result["pid"], in_flight=ctx.load.in_flight, sent=sent)
 
     await asyncio.gather(ctx.load.run(ctx.requests, ctx.concurrency), act())
 
