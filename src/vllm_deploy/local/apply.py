@@ -330,13 +330,12 @@ def record_update(
     mine: set[FieldPath] = set()
     for entry in _entries(old):
         owned = _paths(entry) - removed
-        if entry.get("subresource") == subresource:
-            if _same(entry, manager, "Update", subresource) and changed:
-                # managedFieldsUpdater.Update: a write that took fields merges them into the
-                # manager's entry and stamps it; one that took none leaves the entry alone.
-                mine = owned
-                continue
-            owned -= changed
+        if _same(entry, manager, "Update", subresource) and changed:
+            # managedFieldsUpdater.Update: a write that took fields merges them into the
+            # manager's entry and stamps it; one that took none leaves the entry alone.
+            mine = owned
+            continue
+        owned -= changed  # from every manager, whatever subresource it wrote through
         entries.append(
             entry
             if owned == _paths(entry)
