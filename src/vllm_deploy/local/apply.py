@@ -230,7 +230,18 @@ def _entry(
 
 
 def _store(obj: Obj, entries: list[dict[str, Any]]) -> None:
-    kept = [e for e in entries if e.get("fieldsV1")]
+    # Stored sorted as managedfields.go sortEncodedManagedFields does: operation, time (none
+    # first), manager, apiVersion, subresource.
+    kept = sorted(
+        (e for e in entries if e.get("fieldsV1")),
+        key=lambda e: (
+            e.get("operation", ""),
+            e.get("time") or "",
+            e.get("manager", ""),
+            e.get("apiVersion", ""),
+            e.get("subresource") or "",
+        ),
+    )
     if kept:
         obj.setdefault("metadata", {})["managedFields"] = kept
     else:
@@ -245,6 +256,15 @@ def _same(entry: dict[str, Any], manager: str, operation: str, sub: str | None) 
     )
 
 
+def _differs(live: Obj, config: Obj, path: FieldPath) -> bool:
+    """Whether applying changes what ``path`` names: a leaf's value, or the presence of a list
+    element (structured-merge-diff compares leaves; an element itself is only added or
+    removed, a change inside it is a change of its fields)."""
+    if path[-1] == ".":
+        return (value_at(live, path) is _MISSING) != (value_at(config, path) is _MISSING)
+    return bool(value_at(live, path) != value_at(config, path))
+
+
 def apply_config(
     rt: ResourceType,
     live: Obj,
@@ -255,18 +275,21 @@ def apply_config(
     subresource: str | None = None,
 ) -> Obj:
     """The object after manager ``manager`` applies ``config`` to ``live`` (``{}`` if new)."""
+    if config.get("metadata", {}).get("managedFields") is not None:
+        # structuredmerge.go Apply: the configuration may not carry ownership itself.
+        raise ApiError.bad_request("metadata.managedFields must be nil")
     new_paths = field_set(config, subresource)
     entries = _entries(live)
     mine = next((e for e in entries if _same(e, manager, "Apply", subresource)), None)
-    conflicts: list[tuple[str, FieldPath]] = []
+    conflicts: list[tuple[dict[str, Any], FieldPath]] = []
     others: list[tuple[dict[str, Any], set[FieldPath]]] = []
-    for entry in entries:
-        if entry is mine or entry.get("subresource") != subresource:
+    for entry in entries:  # every manager, of any subresource, can conflict (conflict.go)
+        if entry is mine:
             continue
         owned = _paths(entry)
-        clash = {p for p in owned & new_paths if value_at(live, p) != value_at(config, p)}
+        clash = {p for p in owned & new_paths if _differs(live, config, p)}
         if clash and not force:
-            conflicts += [(entry["manager"], p) for p in sorted(clash)]
+            conflicts += [(entry, p) for p in sorted(clash)]
         others.append((entry, owned - clash))
     if conflicts:
         raise _conflict(rt, live, config, conflicts)
@@ -274,14 +297,26 @@ def apply_config(
     still_owned = set().union(*(owned for _, owned in others)) if others else set()
     _delete_all(merged, (_paths(mine) if mine else set()) - new_paths - still_owned)
     kept = [
-        _entry(e["manager"], e["operation"], rt, owned, e.get("time", now), subresource)
+        _entry(e["manager"], e["operation"], rt, owned, e.get("time", now), e.get("subresource"))
         if owned != _paths(e)
         else e
         for e, owned in others
     ]
-    untouched = [e for e in entries if e is not mine and e.get("subresource") != subresource]
-    _store(merged, [*untouched, *kept, _entry(manager, "Apply", rt, new_paths, now, subresource)])
+    applied = _entry(manager, "Apply", rt, new_paths, now, subresource)
+    if _without_ownership(merged) == _without_ownership(live):
+        # merge.Updater.Apply returns no object for a no-op, and managedFieldsUpdater then
+        # leaves the manager's time as it was (none for a new manager).
+        if mine is not None and "time" in mine:
+            applied["time"] = mine["time"]
+        else:
+            applied.pop("time")
+    _store(merged, [*kept, applied])
     return merged
+
+
+def _without_ownership(obj: Obj) -> Obj:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def record_update(
@@ -295,11 +330,12 @@ def record_update(
     mine: set[FieldPath] = set()
     for entry in _entries(old):
         owned = _paths(entry) - removed
-        if entry.get("subresource") == subresource:
-            if _same(entry, manager, "Update", subresource):
-                mine = owned
-                continue
-            owned -= changed
+        if _same(entry, manager, "Update", subresource) and changed:
+            # managedFieldsUpdater.Update: a write that took fields merges them into the
+            # manager's entry and stamps it; one that took none leaves the entry alone.
+            mine = owned
+            continue
+        owned -= changed  # from every manager, whatever subresource it wrote through
         entries.append(
             entry
             if owned == _paths(entry)
@@ -318,25 +354,74 @@ def record_update(
     _store(new, entries)
 
 
+def _go_quote(text: str) -> str:
+    """Go's ``%q`` of a string, for the printable strings managers and keys are."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _path_string(path: FieldPath) -> str:
+    """A field path as sigs.k8s.io/structured-merge-diff fieldpath.Path.String writes it:
+    ``.spec.containers[name="app"].image``, ``.metadata.finalizers[="x"]``."""
+
+    def scalar(value: Any) -> str:  # value.ToString
+        if isinstance(value, str):
+            return _go_quote(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "null" if value is None else str(value)
+
+    out = []
+    for part in path:
+        kind, _, rest = part.partition(":")
+        if part == ".":
+            continue
+        if kind == "f":
+            out.append(f".{rest}")
+        elif kind == "k":
+            fields = json.loads(rest)
+            out.append("[" + ",".join(f"{k}={scalar(fields[k])}" for k in sorted(fields)) + "]")
+        else:
+            out.append(f"[={scalar(json.loads(rest))}]")
+    return "".join(out)
+
+
+def _manager_string(entry: dict[str, Any]) -> str:
+    """pkg/util/managedfields/internal/conflict.go printManager."""
+    text = _go_quote(entry.get("manager", ""))
+    if entry.get("subresource"):
+        text += f" with subresource {_go_quote(entry['subresource'])}"
+    if entry.get("operation") == "Update":
+        if entry.get("time") is None:
+            return f"{text} using {entry.get('apiVersion')}"
+        return f"{text} using {entry.get('apiVersion')} at {entry['time']}"
+    return text
+
+
 def _conflict(
-    rt: ResourceType, live: Obj, config: Obj, conflicts: list[tuple[str, FieldPath]]
+    rt: ResourceType, live: Obj, config: Obj, conflicts: list[tuple[dict[str, Any], FieldPath]]
 ) -> ApiError:
-    """As pkg/util/managedfields/internal/conflict.go words it."""
-
-    def dotted(path: FieldPath) -> str:
-        return "".join(
-            f".{p[2:]}" if p.startswith("f:") else f"[{p[2:]}]" for p in path if p != "."
-        )
-
+    """As pkg/util/managedfields/internal/conflict.go NewConflictError words it."""
     causes = [
-        {"reason": "FieldManagerConflict", "field": dotted(p), "message": f'conflict with "{m}"'}
-        for m, p in conflicts
+        {
+            "reason": "FieldManagerConflict",
+            "field": _path_string(p),
+            "message": f"conflict with {_manager_string(e)}",
+        }
+        for e, p in conflicts
     ]
     if len(conflicts) == 1:
-        message = f'Apply failed with 1 conflict: conflict with "{conflicts[0][0]}": {dotted(conflicts[0][1])}'
+        entry, path = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {_manager_string(entry)}: {_path_string(path)}"
     else:
-        listed = "\n".join(f'- conflict with "{m}": {dotted(p)}' for m, p in conflicts)
-        message = f"Apply failed with {len(conflicts)} conflicts:\n{listed}"
+        by_manager: dict[str, list[str]] = {}
+        for entry, path in conflicts:
+            by_manager.setdefault(_manager_string(entry), []).append(_path_string(path))
+        lines = []
+        for manager in sorted(by_manager):
+            lines.append(f"conflicts with {manager}:")
+            lines += [f"- {p}" for p in by_manager[manager]]
+        joined = "\n".join(lines)
+        message = f"Apply failed with {len(conflicts)} conflicts: {joined}"
     name = config.get("metadata", {}).get("name") or live.get("metadata", {}).get("name", "")
     return ApiError(
         409,

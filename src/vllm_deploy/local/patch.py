@@ -4,13 +4,15 @@ Strategic merge patch follows k8s.io/apimachinery pkg/util/strategicpatch/patch.
 clients send: maps merged and ``null`` deleting a key; keyed lists (``schema.list_keys``)
 merged element by element, ``$patch: delete`` removing one and ``$patch: replace`` replacing
 the list or map; set lists unioned, ``$deleteFromPrimitiveList/<field>`` removing members;
-``$setElementOrder/<field>`` and ``$retainKeys`` accepted (order directives, not applied).
+``$retainKeys`` clearing the fields it does not list; ``$setElementOrder/<field>`` accepted
+but not applied (merged lists keep the live order, new elements last).
 Other lists are replaced.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from vllm_deploy.local.errors import ApiError
@@ -35,22 +37,30 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def _pointer(path: str) -> list[str]:
     if path == "":
         return []
-    if not path.startswith("/"):
-        raise ApiError.bad_request(f"invalid JSON pointer {path!r}")
+    if not path.startswith("/"):  # DecodePatch accepts it, Apply fails: a 422 (applyJSPatch)
+        raise ValueError(f"invalid JSON pointer {path!r}")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
+def _index(part: str, items: list[Any], adding: bool = False) -> int:
+    """An array index as RFC 6901 section 4 writes it (``0`` or digits without a leading zero)
+    and RFC 6902 section 4.1 bounds it: at most the length to add (``-`` is the end), below
+    it otherwise. Python's negative and clamped indexes would silently touch another element."""
+    if adding and part == "-":
+        return len(items)
+    if not re.fullmatch(r"0|[1-9][0-9]*", part) or int(part) > len(items) - (not adding):
+        raise IndexError(f"index {part!r} is out of bounds for an array of {len(items)}")
+    return int(part)
+
+
 def _parent(doc: Any, parts: list[str]) -> Any:
-    node = doc
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
+    return _get(doc, parts[:-1])
 
 
 def _get(doc: Any, parts: list[str]) -> Any:
     node = doc
     for part in parts:
-        node = node[int(part)] if isinstance(node, list) else node[part]
+        node = node[_index(part, node)] if isinstance(node, list) else node[part]
     return node
 
 
@@ -59,7 +69,7 @@ def _add(doc: Any, parts: list[str], value: Any) -> Any:
         return value
     parent, last = _parent(doc, parts), parts[-1]
     if isinstance(parent, list):
-        parent.insert(len(parent) if last == "-" else int(last), value)
+        parent.insert(_index(last, parent, adding=True), value)
     else:
         parent[last] = value
     return doc
@@ -68,7 +78,7 @@ def _add(doc: Any, parts: list[str], value: Any) -> Any:
 def _remove(doc: Any, parts: list[str]) -> Any:
     parent, last = _parent(doc, parts), parts[-1]
     if isinstance(parent, list):
-        return parent.pop(int(last))
+        return parent.pop(_index(last, parent))
     return parent.pop(last)
 
 
@@ -95,9 +105,9 @@ def json_patch(target: Any, operations: Any) -> Any:
             elif kind == "test":
                 if _get(doc, parts) != op["value"]:
                     raise ApiError(422, "Invalid", f"the test operation failed on {op['path']}")
-            else:
-                raise ApiError.bad_request(f"unknown JSON patch operation {kind!r}")
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            else:  # evanphx/json-patch fails to apply it; the API server answers 422
+                raise ValueError(f"unknown JSON patch operation {kind!r}")
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             raise ApiError(
                 422, "Invalid", f"the JSON patch {op!r} does not apply: {exc!r}"
             ) from None
@@ -117,10 +127,15 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
     if directive == "delete":
         return None
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    if "$retainKeys" in patch:
+        result = _retain_keys(result, patch)
     for key, value in patch.items():
         if key.startswith("$deleteFromPrimitiveList/"):
             name = key.split("/", 1)[1]
-            result[name] = [v for v in result.get(name) or [] if v not in value]
+            # A list that is absent (or null) stays so: patch.go mergeMap skips a deletion
+            # list whose original is missing or of another type.
+            if isinstance(result.get(name), list):
+                result[name] = [v for v in result[name] if v not in value]
             continue
         if key.startswith(_DIRECTIVES):
             continue
@@ -134,30 +149,121 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
                 result.pop(key, None)
             else:
                 result[key] = merged
+    for key, order in patch.items():
+        if key.startswith("$setElementOrder/"):
+            name = key.split("/", 1)[1]
+            _set_element_order(result, target, patch.get(name), order, (*path, name))
     return result
 
 
-def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
-    current = current if isinstance(current, list) else []
-    if path[-2:] in SET_LISTS or path in SET_LISTS:
-        return [*current, *(v for v in patch if v not in current)]
+def _identity(path: tuple[str, ...]) -> Any:
+    """What identifies an element of the list at ``path`` (its merge key, or itself for a set
+    list); None for an atomic list."""
     keys = list_keys(path)
+    if keys is not None:
+        return lambda item: key_of(item, keys)
+    if path[-2:] in SET_LISTS:
+        return lambda item: item
+    return None
+
+
+def _normalize(merged: list[Any], order: list[Any], server: list[Any], ident: Any) -> list[Any]:
+    """patch.go normalizeElementOrder: the elements named in ``order`` in that order, the
+    others (server-only) kept in ``server``'s order and each put before the first ordered
+    element that comes after it in ``server`` (mergeSortedSlice)."""
+    wanted = [ident(v) for v in order]
+    server_ids = [ident(v) for v in server]
+    ordered = sorted(
+        (v for v in merged if ident(v) in wanted), key=lambda v: wanted.index(ident(v))
+    )
+    server_only = [v for v in merged if ident(v) not in wanted]
+    out: list[Any] = []
+    while server_only and ordered:
+        left, right = ident(server_only[0]), ident(ordered[0])
+        before = left in server_ids and right in server_ids
+        if before and server_ids.index(left) < server_ids.index(right):
+            out.append(server_only.pop(0))
+        else:
+            out.append(ordered.pop(0))
+    return out + server_only + ordered
+
+
+def _set_element_order(
+    result: dict[str, Any], target: Any, patch_list: Any, order: Any, path: tuple[str, ...]
+) -> None:
+    """patch.go mergePatchIntoOriginal: the merged list in the order ``$setElementOrder``
+    gives (which the patch list must follow), the live object's other elements interleaved
+    by their live order."""
+    name = path[-1]
+    if not isinstance(order, list) or (patch_list is not None and not isinstance(patch_list, list)):
+        raise ApiError.bad_request("invalid patch format of setElementOrder list")
+    ident = _identity(path)
+    merged = result.get(name)
+    if ident is None or not isinstance(merged, list):
+        return
+    wanted = iter([ident(v) for v in order])
+    listed = [ident(v) for v in patch_list or [] if not (isinstance(v, dict) and "$patch" in v)]
+    if not all(any(k == w for w in wanted) for k in listed):  # validatePatchWithSetOrderList
+        raise ApiError(
+            500, "InternalError", f"The order in patch list doesn't match $setElementOrder/{name}"
+        )
+    live = target.get(name) if isinstance(target, dict) else None
+    result[name] = _normalize(merged, order, live if isinstance(live, list) else [], ident)
+
+
+def _retain_keys(result: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """patch.go applyRetainKeysDirective: every field the patch sets must be listed; the
+    fields of the original that are not listed are cleared."""
+    retain = patch["$retainKeys"]
+    if not isinstance(retain, list):
+        raise ApiError.bad_request("invalid patch format of retainKeys")
+    for key, value in patch.items():
+        if value is not None and not key.startswith(_DIRECTIVES) and key not in retain:
+            raise ApiError(422, "Invalid", "patch content doesn't match retainKeys list")
+    return {k: v for k, v in result.items() if k in retain}
+
+
+def _go_map(item: dict[str, Any]) -> str:
+    return "map[" + " ".join(f"{k}:{item[k]}" for k in sorted(item)) + "]"
+
+
+def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    """patch.go mergeSlice: set lists unioned, keyed lists merged by key (``$patch: delete``
+    first, then the other elements), then ordered as the patch lists them, the live
+    object's other elements interleaved (normalizeElementOrder)."""
+    current = current if isinstance(current, list) else []
+    keys = list_keys(path)
+    if path[-2:] in SET_LISTS or path in SET_LISTS:
+        union = [v for i, v in enumerate([*current, *patch]) if v not in [*current, *patch][:i]]
+        return _normalize(union, patch, current, lambda item: item)
     if keys is None:
         return [v for v in copy.deepcopy(patch) if not (isinstance(v, dict) and "$patch" in v)]
     if any(isinstance(v, dict) and v.get("$patch") == "replace" for v in patch):
         return [copy.deepcopy(v) for v in patch if not (isinstance(v, dict) and "$patch" in v)]
-    result: list[Any] = copy.deepcopy(current)
     for item in patch:
         key = key_of(item, keys)
+        if key is not None and None in key:
+            # mergepatch.ErrNoMergeKey; the API server passes it on as a plain error, a 500.
+            missing = keys[key.index(None)]
+            raise ApiError(
+                500,
+                "InternalError",
+                f"map: {_go_map(item)} does not contain declared merge key: {missing}",
+            )
+    deleted = {
+        key_of(v, keys) for v in patch if isinstance(v, dict) and v.get("$patch") == "delete"
+    }
+    result: list[Any] = [copy.deepcopy(v) for v in current if key_of(v, keys) not in deleted]
+    server = list(result)
+    items = [v for v in patch if not (isinstance(v, dict) and "$patch" in v)]
+    for item in items:
+        key = key_of(item, keys)
         index = next((i for i, old in enumerate(result) if key_of(old, keys) == key), None)
-        if isinstance(item, dict) and item.get("$patch") == "delete":
-            if index is not None:
-                result.pop(index)
-        elif index is None:
-            result.append({k: v for k, v in copy.deepcopy(item).items() if k != "$patch"})
+        if index is None:
+            result.append(copy.deepcopy(item))
         else:
             result[index] = strategic_merge_patch(result[index], item, path)
-    return result
+    return _normalize(result, items, server, lambda item: key_of(item, keys))
 
 
 PATCHERS = {

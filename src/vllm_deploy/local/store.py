@@ -281,10 +281,18 @@ class Store:
     def _mark_deleting(self, rt: ResourceType, current: Obj, grace: int, dry_run: bool) -> Obj:
         new = copy.deepcopy(current)
         meta = new["metadata"]
-        meta.setdefault("deletionTimestamp", rfc3339(self._clock() + grace))
+        pending = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp") and pending is not None:
+            # Shortening a pending deletion moves its timestamp back by the difference, not
+            # before now, and leaves the generation (k8s.io/apiserver pkg/registry/rest
+            # delete.go BeforeDelete).
+            moved = parse_rfc3339(meta["deletionTimestamp"]) - pending + grace
+            meta["deletionTimestamp"] = rfc3339(max(moved, self._clock()))
+        else:
+            meta["deletionTimestamp"] = rfc3339(self._clock() + grace)
+            if rt.has_generation:
+                meta["generation"] = meta.get("generation", 0) + 1
         meta["deletionGracePeriodSeconds"] = grace
-        if rt.has_generation:
-            meta["generation"] = meta.get("generation", 0) + 1
         if dry_run:
             return new
         self._commit(rt, current, new)

@@ -159,9 +159,18 @@ class ApiServer:
 
     def _watch(self, request: Request, t: _Target) -> Response:
         params = request.query_params
-        watch = self.store.watch(
-            t.rt, t.namespace, self._matcher(params), params.get("resourceVersion")
-        )
+        try:
+            watch = self.store.watch(
+                t.rt, t.namespace, self._matcher(params), params.get("resourceVersion")
+            )
+        except ApiError as err:
+            if err.code != 410:
+                raise
+            # A parsed but expired resourceVersion fails as a watch event of type ERROR, not
+            # as a response status (k8s.io/apiserver pkg/storage/cacher Cacher.Watch,
+            # newErrWatcher), so that clients relist.
+            line = self._line("ERROR", err.status())
+            return StreamingResponse(iter([line]), media_type="application/json")
         timeout = float(params.get("timeoutSeconds") or _WATCH_TIMEOUT_S)
         initial_end = params.get("sendInitialEvents") == "true"
 
@@ -356,8 +365,11 @@ def build_api(
     return Starlette(
         routes=[
             Route("/version", version),
+            # The official clients ask for /api/ and /apis/ (CoreApi, ApisApi get_api_versions).
             Route("/api", api),
+            Route("/api/", api),
             Route("/apis", apis),
+            Route("/apis/", apis),
             Route("/healthz", healthy),
             Route("/readyz", healthy),
             Route("/livez", healthy),

@@ -226,8 +226,9 @@ class Verbs:
     def _orphan_dependents(self, uid: str) -> None:
         for rt, obj in self._dependents(uid):
             obj = copy.deepcopy(obj)
-            refs = obj["metadata"]["ownerReferences"]
-            obj["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+            refs = [r for r in obj["metadata"].pop("ownerReferences") if r.get("uid") != uid]
+            if refs:  # an empty list is omitted, as ObjectMeta's omitempty serialises it
+                obj["metadata"]["ownerReferences"] = refs
             self.store.update(rt, obj["metadata"].get("namespace", ""), obj)
 
     # -- scale --------------------------------------------------------------------------------
@@ -265,8 +266,13 @@ class Verbs:
         given = scale.get("metadata", {}).get("resourceVersion")
         if given and given != obj["metadata"]["resourceVersion"]:
             raise ApiError.stale(rt, name)
+        current = copy.deepcopy(obj)
         obj["spec"]["replicas"] = scale["spec"]["replicas"]
-        self.update(rt, namespace, name, obj, opts)
+        self._admission.admit(rt, obj)
+        # Ownership of what /scale writes is recorded with subresource "scale", as the
+        # API server's scale handler does (pkg/util/managedfields/scalehandler.go).
+        record_update(rt, current, obj, opts.manager, self._now(), subresource="scale")
+        self.store.update(rt, namespace, obj, dry_run=opts.dry_run)
         return self.scale(rt, namespace, name)
 
     def patch_scale(
