@@ -351,7 +351,14 @@ def rehearse(
         Path | None,
         typer.Option(help="A running `local up`'s kubeconfig [default: start a local cluster]."),
     ] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="The started cluster's directory.")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The started cluster's directory, kept afterwards (pod logs, nginx's access "
+            "log) [default: a new /tmp/vd-rehearse-*].",
+            show_default=False,
+        ),
+    ] = None,
     nodes: Annotated[
         int | None,
         typer.Option(
@@ -417,6 +424,7 @@ def rehearse(
     for check in result["checks"]:
         typer.echo(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}")
     summary = result["requests"]
+    typer.echo(f"logs: {result['logs']}; nginx access log: {result['nginx_access_log']}")
     typer.echo(f"requests: {summary['total']} total, {summary['ok']} ok, {summary['failed']} failed, "
                f"{summary['truncated']} truncated; nginx {result['nginx']['by_status']}")  # fmt: skip
     if not result["passed"]:

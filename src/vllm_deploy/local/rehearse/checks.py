@@ -7,6 +7,7 @@ the API's, so time bounds carry one second of slack.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -191,19 +192,82 @@ def stall(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
 def burst(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) -> list[Check]:
     timeline = report["replicas_timeline"]
     desired = [p[1] for p in timeline]
-    floor, ceiling = spec.autoscaling.min_replicas, spec.autoscaling.max_replicas
+    scaling = spec.autoscaling
+    floor, ceiling = scaling.min_replicas, scaling.max_replicas
     pending = [p["name"] for p in report["pods"] if p["pending_unschedulable"]]
     gpus = report.get("gpus_in_cluster")
     checks = [
-        _check("replicas rose under the burst", max(desired, default=0) > floor, timeline),
-        _check("replicas stayed within min and max", all(floor <= d <= ceiling for d in desired), timeline),
-        _check("replicas returned to the minimum after the scale-down window",
-               bool(desired) and desired[-1] == floor, timeline[-3:]),
-        _check("no failed request", report["requests"]["failed"] == 0, report["requests"]["by_status"]),
-    ]  # fmt: skip
+        _check(
+            "replicas stayed within min and max",
+            all(floor <= d <= ceiling for d in desired),
+            timeline,
+        ),
+        _check(
+            "replicas returned to the minimum after the scale-down window",
+            bool(desired) and desired[-1] == floor,
+            timeline[-3:],
+        ),
+        _check(
+            "no failed request", report["requests"]["failed"] == 0, report["requests"]["by_status"]
+        ),
+    ]
+    surge, stopped = _event(report, "burst"), _event(report, "load stopped")
+    sync = report.get("hpa_sync_s")
+    rise = next((p[0] for p in timeline if surge and p[0] >= surge["t"] and p[1] > floor), None)
+    if sync is None or surge is None or stopped is None:
+        checks.append(_check("replicas rose under the burst", rise is not None, timeline))
+    else:
+        # The HPA acts at its next sync on what Prometheus scraped (1 s) and the adapter read.
+        bound = sync + 2 * report.get("scrape_interval_s", 1.0) + 4.0  # + the queue building up
+        checks.append(
+            _check(
+                "replicas rose within one HPA sync of the burst",
+                rise is not None and rise - surge["t"] <= bound,
+                {"burst_at": surge["t"], "rose_at": rise, "bound_s": bound},
+            )
+        )
+        # Scale-in: the window's highest recommendation holds, then scale_down_pods per period.
+        drops = [
+            (b[0], a[1] - b[1])
+            for a, b in itertools.pairwise(timeline)
+            if b[1] < a[1] and b[0] > stopped["t"]
+        ]
+        earliest = stopped["t"] + scaling.scale_down_stabilisation_s - sync - 1.0
+        checks.append(
+            _check(
+                "scale-in waited for the stabilisation window",
+                bool(drops) and drops[0][0] >= earliest,
+                {
+                    "load_stopped_at": stopped["t"],
+                    "first_drop_at": drops[0][0] if drops else None,
+                    "earliest_s": round(earliest, 3),
+                },
+            )
+        )
+        # Samples are 0.5 s apart: a period can look up to one sample shorter.
+        spaced = all(d[1] <= scaling.scale_down_pods for d in drops) and all(
+            later[0] - earlier[0] >= scaling.scale_down_period_s - 0.5
+            for earlier, later in itertools.pairwise(drops)
+        )
+        checks.append(
+            _check(
+                "scale-in removed at most scale_down_pods per scale_down_period_s",
+                spaced,
+                {
+                    "drops": drops,
+                    "pods": scaling.scale_down_pods,
+                    "period_s": scaling.scale_down_period_s,
+                },
+            )
+        )
     if gpus is not None and ceiling > gpus:
-        checks.append(_check("pods were Pending when the fake GPUs ran out", bool(pending),
-                             {"gpus": gpus, "pending": pending}))  # fmt: skip
+        checks.append(
+            _check(
+                "pods were Pending when the fake GPUs ran out",
+                bool(pending),
+                {"gpus": gpus, "pending": pending},
+            )
+        )
     return checks
 
 

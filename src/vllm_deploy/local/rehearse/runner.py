@@ -153,9 +153,8 @@ async def rehearse(options: RehearsalOptions) -> dict[str, Any]:
     nodes = options.nodes or needed_nodes(spec, options.scenario, options.gpus_per_node)
     async with AsyncExitStack() as stack:
         if options.kubeconfig is None:
-            state = options.state_dir or Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="vd-rehearse-"))
-            )
+            # Kept afterwards: the report points at its logs and nginx's access log.
+            state = options.state_dir or Path(tempfile.mkdtemp(prefix="vd-rehearse-"))
             cluster = LocalCluster(ClusterOptions(
                 state_dir=state, nodes=nodes, gpus_per_node=options.gpus_per_node,
                 scrape_interval="1s", hpa_sync_s=options.hpa_sync_s, restart_backoff_s=10.0,
@@ -252,9 +251,11 @@ async def _run(
         "requests": summarise(load.records),
         "pods": sorted(pods, key=lambda p: (p["created"] or 0, p["name"])),
         "replicas_timeline": observer.timeline, "events": ctx.events,
-        "nginx_access_log": info["nginx_access_log"],
+        "nginx_access_log": info["nginx_access_log"], "logs": info["logs"],
         "nginx": _nginx(Path(info["nginx_access_log"]), listener, started),
     }  # fmt: skip
+    if options.kubeconfig is None:  # the cluster this run started: its timings are known
+        report["hpa_sync_s"], report["scrape_interval_s"] = options.hpa_sync_s, 1.0
     nodes = (await asyncio.to_thread(core.list_node)).items
     report["nodes"] = len(nodes)
     report["gpus_in_cluster"] = sum(
