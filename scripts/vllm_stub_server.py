@@ -191,7 +191,7 @@ class StubEngine:
             ]
             yield RequestOutput(
                 request_id=request_id,
-                prompt=None,
+                prompt=engine_input.get("prompt"),  # the rendered text, as vLLM's engine keeps it
                 prompt_token_ids=prompt_ids,
                 prompt_logprobs=prompt_lp if step == 0 or not delta else None,
                 outputs=outputs,
