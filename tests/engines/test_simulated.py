@@ -109,3 +109,10 @@ def test_max_tokens_metric_observes_each_requests_resolved_limit(client: TestCli
     assert metrics["vllm:request_params_max_tokens_count"] == 2
     assert metrics["vllm:request_params_max_tokens_sum"] == 16 + 3
     assert metrics["vllm:request_success_total{finished_reason=length}"] >= 1
+
+
+def test_the_body_request_id_names_the_response(client: TestClient) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "request_id": "r-7"}
+    assert client.post("/v1/chat/completions", json=body).json()["id"] == "chatcmpl-r-7"
+    reply = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1}).json()
+    assert reply["id"].startswith("cmpl-") and len(reply["id"]) > len("cmpl-") + 8
