@@ -17,6 +17,7 @@ class ByteTokenizer:
 
     vocab_size = 256
     eos_token_id = _EOS
+    additive_decode = False
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(text.encode())

@@ -91,6 +91,9 @@ class SamplingParams:
 
 class Tokenizer(Protocol):
     vocab_size: int
+    # True when decoding ids is decoding each id and joining the texts (no merges across
+    # tokens), so incremental detokenization can skip its sliding window.
+    additive_decode: bool
 
     @property
     def eos_token_id(self) -> int | None: ...

@@ -55,6 +55,8 @@ class IncrementalDetokenizer:
         return self._tokenizer.decode(ids, skip_special_tokens=self._skip_special)
 
     def _decode_next(self, token_id: int) -> str:
+        if self._tokenizer.additive_decode:
+            return self._decode((token_id,))
         self._ids.append(token_id)
         prefix = self._decode(self._ids[self._prefix_offset : self._read_offset])
         full = self._decode(self._ids[self._prefix_offset :])

@@ -12,6 +12,7 @@ Pure data: the vLLM-side generator imports it without the engines' dependencies.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -301,6 +302,10 @@ SUPPORT: dict[str, dict[str, Support]] = {
 }
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def render_parity_table(vllm_fields: Mapping[str, list[Mapping[str, Any]]]) -> str:
     """docs/engines.md's parity table, from the vendored vLLM fields and ``SUPPORT``.
 
@@ -318,11 +323,16 @@ def render_parity_table(vllm_fields: Mapping[str, list[Mapping[str, Any]]]) -> s
         for spec in vllm_fields[model]:
             name = spec["name"]
             support = SUPPORT[model].get(name)
-            vllm = f"`{spec['type']}`" + (" (vLLM extension)" if spec["origin"] == "vllm" else "")
+            default = (
+                "required" if spec.get("required") else f"default `{json.dumps(spec['default'])}`"
+            )
+            vllm = f"`{spec['type']}`, {default}" + (
+                ", vLLM extension" if spec["origin"] == "vllm" else ""
+            )
             if support is None:
-                lines.append(f"| `{name}` | {vllm} | **not handled** | **not handled** |")
+                lines.append(f"| `{name}` | {_cell(vllm)} | **not handled** | **not handled** |")
                 continue
             ours = _HANDLING_TEXT[support.handling] + (f": {support.note}" if support.note else "")
-            sim = f"{ours}; {support.simulated}" if support.simulated else ours
-            lines.append(f"| `{name}` | {vllm} | {ours} | {sim} |")
+            sim = f"as reference; {support.simulated}" if support.simulated else "as reference"
+            lines.append(f"| `{name}` | {_cell(vllm)} | {_cell(ours)} | {_cell(sim)} |")
     return "\n".join(lines).lstrip("\n") + "\n"

@@ -63,6 +63,8 @@ def _route_transformers_logs() -> None:
 class HFTokenizer:
     """A `transformers` tokenizer behind the engine Tokenizer protocol."""
 
+    additive_decode = False  # byte-level and SentencePiece pieces merge across tokens
+
     def __init__(self, model_dir: str) -> None:
         from transformers import AutoTokenizer
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -38,7 +38,14 @@ from vllm_deploy.engines.routes.common import (
     refuse_not_implemented,
     request_id,
 )
-from vllm_deploy.engines.routes.streaming import StreamOptions, error_event, sse, usage_json
+from vllm_deploy.engines.routes.streaming import (
+    StreamOptions,
+    dumps,
+    error_event,
+    head_json,
+    sse,
+    usage_json,
+)
 from vllm_deploy.engines.runs import Run, Sequence
 
 __all__ = ["ChatCompletions", "render_chat"]
@@ -71,8 +78,14 @@ class _Reply:
     role: str
     echo: str  # the last message's content, echoed when it has the reply's role
     prompt_text: str
+    head: str = field(init=False)  # the JSON every chunk starts with
 
-    def head(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        self.head = head_json(
+            self.rid, "chat.completion.chunk", self.created, self.served.model_name
+        )
+
+    def head_fields(self) -> dict[str, Any]:
         return {"id": self.rid, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.served.model_name}  # fmt: skip
 
@@ -154,7 +167,7 @@ async def _complete(reply: _Reply, run: Run, prompt: Prompt) -> dict[str, Any]:
     prompt_tokens, completion_tokens = run.usage()
     scored = run.sequences[0].prompt_logprobs
     return {
-        **reply.head(), "object": "chat.completion", "choices": out, "service_tier": None,
+        **reply.head_fields(), "object": "chat.completion", "choices": out, "service_tier": None,
         "system_fingerprint": reply.served.fingerprint,
         "usage": usage_json(prompt_tokens, completion_tokens, details=True),
         "prompt_logprobs": prompt_logprobs_json(scored, reply.namer) if scored is not None else None,
@@ -172,7 +185,7 @@ def _opening(reply: _Reply, run: Run, prompt: Prompt, options: StreamOptions) ->
     """The role chunk of every choice, then the echoed content (vLLM's first iteration)."""
     req, events = reply.req, []
     for seq in run.sequences:
-        chunk: dict[str, Any] = {**reply.head(), "choices": [{
+        chunk: dict[str, Any] = {**reply.head_fields(), "choices": [{
             "index": seq.index, "delta": {"role": reply.role, "content": ""},
             "logprobs": None, "finish_reason": None,
         }], "prompt_token_ids": prompt.ids if req.return_token_ids else None,
@@ -182,7 +195,7 @@ def _opening(reply: _Reply, run: Run, prompt: Prompt, options: StreamOptions) ->
         events.append(sse(chunk))
     if reply.echo:
         for seq in run.sequences:
-            chunk = {**reply.head(), "choices": [{"index": seq.index, "delta": {
+            chunk = {**reply.head_fields(), "choices": [{"index": seq.index, "delta": {
                 "content": reply.echo}, "logprobs": None, "finish_reason": None}]}  # fmt: skip
             if options.continuous_usage:
                 chunk["usage"] = _usage(prompt, 0)
@@ -209,14 +222,14 @@ async def _stream(
             pending[seq.index].append(delta)
             if options.send_now(counts[seq.index], delta.finish_reason is not None):
                 batch, pending[seq.index] = pending[seq.index], []
-                yield sse(_chunk(reply, seq, batch, counts[seq.index], options))
+                yield _chunk(reply, seq, batch, counts[seq.index], options)
     except Exception as exc:
         yield error_event(exc)
         yield "data: [DONE]\n\n"
         return
     if options.include_usage:
         prompt_tokens, completion_tokens = run.usage()
-        yield sse({**reply.head(), "choices": [],
+        yield sse({**reply.head_fields(), "choices": [],
                    "usage": usage_json(prompt_tokens, completion_tokens),
                    "system_fingerprint": reply.served.fingerprint})  # fmt: skip
     yield "data: [DONE]\n\n"
@@ -224,21 +237,22 @@ async def _stream(
 
 def _chunk(
     reply: _Reply, seq: Sequence, batch: list[Delta], count: int, options: StreamOptions
-) -> dict[str, Any]:
+) -> str:
+    """One ``ChatCompletionStreamResponse`` chunk, written directly: this runs per token."""
     last = batch[-1]
     ids = [d.token_id for d in batch]
-    choice: dict[str, Any] = {
-        "index": seq.index,
-        "delta": {"content": "".join(d.text for d in batch)},
-        "logprobs": reply.logprobs(ids, [d.logprobs for d in batch]),
-        "finish_reason": last.finish_reason,
-        "token_ids": ids if reply.req.return_token_ids else None,
-    }
+    logprobs = reply.logprobs(ids, [d.logprobs for d in batch])
+    token_ids = ids if reply.req.return_token_ids else None
+    parts = [
+        reply.head, ',"choices":[{"index":', str(seq.index), ',"delta":{"content":',
+        dumps("".join(d.text for d in batch)), '},"logprobs":', dumps(logprobs),
+        ',"finish_reason":', dumps(last.finish_reason), ',"token_ids":', dumps(token_ids),
+    ]  # fmt: skip
     if last.finish_reason is not None:
-        choice.update(stop_reason=last.stop_reason, weight_versions=None)
-    chunk: dict[str, Any] = {**reply.head(), "choices": [choice], "kv_transfer_params": None}
+        parts += [',"stop_reason":', dumps(last.stop_reason), ',"weight_versions":null']
+    parts.append('}],"kv_transfer_params":null')
     if options.continuous_usage:
-        chunk["usage"] = _usage(seq.prompt, count)
+        parts += [',"usage":', dumps(_usage(seq.prompt, count))]
     if last.finish_reason is not None and not options.include_usage:
-        chunk["system_fingerprint"] = reply.served.fingerprint
-    return chunk
+        parts += [',"system_fingerprint":', dumps(reply.served.fingerprint)]
+    return "data: " + "".join(parts) + "}\n\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -32,7 +32,14 @@ from vllm_deploy.engines.routes.common import (
     refuse_not_implemented,
     request_id,
 )
-from vllm_deploy.engines.routes.streaming import StreamOptions, error_event, sse, usage_json
+from vllm_deploy.engines.routes.streaming import (
+    StreamOptions,
+    dumps,
+    error_event,
+    head_json,
+    sse,
+    usage_json,
+)
 from vllm_deploy.engines.runs import Run, Sequence
 
 __all__ = ["Completions"]
@@ -93,7 +100,12 @@ class _Reply:
     namer: TokenNamer
     echo_only: bool  # echo with max_tokens 0: the prompt is the whole answer
 
-    def head(self) -> dict[str, Any]:
+    head: str = field(init=False)  # the JSON every chunk starts with
+
+    def __post_init__(self) -> None:
+        self.head = head_json(self.rid, "text_completion", self.created, self.served.model_name)
+
+    def head_fields(self) -> dict[str, Any]:
         return {"id": self.rid, "object": "text_completion", "created": self.created,
                 "model": self.served.model_name}  # fmt: skip
 
@@ -186,7 +198,7 @@ async def _complete(reply: _Reply, run: Run) -> dict[str, Any]:
         })  # fmt: skip
     prompt_tokens, completion_tokens = run.usage()
     return {
-        **reply.head(), "choices": out, "service_tier": None,
+        **reply.head_fields(), "choices": out, "service_tier": None,
         "system_fingerprint": reply.served.fingerprint,
         "usage": usage_json(prompt_tokens, completion_tokens, details=True),
         "kv_transfer_params": None, "ec_transfer_params": None, "metrics": None,
@@ -209,7 +221,7 @@ async def _stream(reply: _Reply, run: Run, start: EngineStart) -> AsyncIterator[
             if not options.send_now(counts[seq.index], delta.finish_reason is not None):
                 continue
             pending[seq.index] = []
-            yield sse(_chunk(reply, seq, batch, seq.index not in echoed, offsets, counts, options))
+            yield _chunk(reply, seq, batch, seq.index not in echoed, offsets, counts, options)
             echoed.add(seq.index)
     except Exception as exc:
         yield error_event(exc)
@@ -217,7 +229,7 @@ async def _stream(reply: _Reply, run: Run, start: EngineStart) -> AsyncIterator[
         return
     if options.include_usage:
         prompt_tokens, completion_tokens = run.usage()
-        yield sse({**reply.head(), "choices": [], "usage": usage_json(prompt_tokens, completion_tokens),
+        yield sse({**reply.head_fields(), "choices": [], "usage": usage_json(prompt_tokens, completion_tokens),
                    "system_fingerprint": reply.served.fingerprint})  # fmt: skip
     yield "data: [DONE]\n\n"
 
@@ -230,7 +242,8 @@ def _chunk(
     offsets: dict[int, int],
     counts: dict[int, int],
     options: StreamOptions,
-) -> dict[str, Any]:
+) -> str:
+    """One ``CompletionStreamResponse`` chunk, written directly: this runs per token."""
     req, last = reply.req, batch[-1]
     text = "".join(d.text for d in batch)
     ids = [d.token_id for d in batch]
@@ -249,15 +262,15 @@ def _chunk(
     logprobs = _logprobs_json(reply, seq, ids, steps, offsets[seq.index])
     if logprobs and logprobs["tokens"]:
         offsets[seq.index] = logprobs["text_offset"][-1] + len(logprobs["tokens"][-1])
-    chunk: dict[str, Any] = {**reply.head(), "choices": [{
-        "index": seq.index, "text": text, "logprobs": logprobs,
-        "finish_reason": last.finish_reason, "stop_reason": last.stop_reason,
-        "prompt_token_ids": prompt_ids,
-        "token_ids": [d.token_id for d in batch] if req.return_token_ids else None,
-        "weight_versions": None,
-    }], "kv_transfer_params": None}  # fmt: skip
+    token_ids = [d.token_id for d in batch] if req.return_token_ids else None
+    parts = [
+        reply.head, ',"choices":[{"index":', str(seq.index), ',"text":', dumps(text),
+        ',"logprobs":', dumps(logprobs), ',"finish_reason":', dumps(last.finish_reason),
+        ',"stop_reason":', dumps(last.stop_reason), ',"prompt_token_ids":', dumps(prompt_ids),
+        ',"token_ids":', dumps(token_ids), ',"weight_versions":null}],"kv_transfer_params":null',
+    ]  # fmt: skip
     if options.continuous_usage:
-        chunk["usage"] = usage_json(seq.outcome.prompt_tokens, counts[seq.index])
+        parts += [',"usage":', dumps(usage_json(seq.outcome.prompt_tokens, counts[seq.index]))]
     if last.finish_reason is not None and not options.include_usage:
-        chunk["system_fingerprint"] = reply.served.fingerprint
-    return chunk
+        parts += [',"system_fingerprint":', dumps(reply.served.fingerprint)]
+    return "data: " + "".join(parts) + "}\n\n"

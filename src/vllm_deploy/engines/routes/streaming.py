@@ -12,7 +12,7 @@ from vllm_deploy.engines.base import EngineError
 from vllm_deploy.engines.errors import VllmValidationError
 from vllm_deploy.engines.protocol.base import StreamOptions as RequestStreamOptions
 
-__all__ = ["StreamOptions", "error_event", "sse", "usage_json"]
+__all__ = ["StreamOptions", "dumps", "error_event", "head_json", "sse", "usage_json"]
 
 logger = logging.getLogger("vllm_deploy.engine")
 
@@ -45,8 +45,21 @@ def usage_json(prompt: int, completion: int, details: bool = False) -> dict[str,
     return usage
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; the per-token stream chunks are put together from such pieces."""
+    return "null" if value is None else _encode(value)
+
+
+def head_json(rid: str, obj: str, created: int, model: str) -> str:
+    """The fields every chunk of a stream starts with, as a JSON object missing its ``}``."""
+    return f'{{"id":{dumps(rid)},"object":{dumps(obj)},"created":{created},"model":{dumps(model)}'
+
+
 def sse(event: dict[str, Any]) -> str:
-    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
+    return f"data: {_encode(event)}\n\n"
 
 
 def error_event(exc: Exception) -> str:

@@ -103,6 +103,7 @@ class WordTokenizer:
 
     vocab_size = 32000
     eos_token_id = len(_WORDS)
+    additive_decode = True
     _first_hashed = len(_WORDS) + 1
     _index = {w: i for i, w in enumerate(_WORDS)}
 
