@@ -65,7 +65,7 @@ ENDPOINT_MODELS = [
     {"method": "POST", "path": "/v1/chat/completions", "request": ["ChatCompletionRequest"],
      "responses": ["ChatCompletionResponse", "ChatCompletionStreamResponse"]},
     {"method": "POST", "path": "/v1/responses", "request": ["ResponsesRequest"],
-     "responses": ["ResponsesResponse"]},
+     "responses": ["ResponsesResponse", "ResponsesStreamEvent:<type>"]},
     {"method": "POST", "path": "/tokenize",
      "request": ["TokenizeCompletionRequest", "TokenizeChatRequest"], "responses": ["TokenizeResponse"]},
     {"method": "POST", "path": "/detokenize", "request": ["DetokenizeRequest"],
@@ -74,6 +74,20 @@ ENDPOINT_MODELS = [
      "note": "vllm/entrypoints/serve/instrumentator/basic.py show_version: {\"version\": VLLM_VERSION}"},
     {"method": "GET", "path": "/v1/models", "request": [], "responses": ["ModelList"]},
 ]  # fmt: skip
+# The events of a streamed text response (vLLM's StreamingResponsesResponse alias leaves the
+# text events out, though its SimpleStreamingEventProcessor sends them).
+STREAM_EVENTS = {
+    "response.created": "vllm.entrypoints.openai.responses.protocol:ResponseCreatedEvent",
+    "response.in_progress": "vllm.entrypoints.openai.responses.protocol:ResponseInProgressEvent",
+    "response.completed": "vllm.entrypoints.openai.responses.protocol:ResponseCompletedEvent",
+    "response.incomplete": "vllm.entrypoints.openai.responses.protocol:ResponseIncompleteEvent",
+    "response.output_item.added": "openai.types.responses:ResponseOutputItemAddedEvent",
+    "response.output_item.done": "openai.types.responses:ResponseOutputItemDoneEvent",
+    "response.content_part.added": "openai.types.responses:ResponseContentPartAddedEvent",
+    "response.content_part.done": "openai.types.responses:ResponseContentPartDoneEvent",
+    "response.output_text.delta": "openai.types.responses:ResponseTextDeltaEvent",
+    "response.output_text.done": "openai.types.responses:ResponseTextDoneEvent",
+}
 VERSION_SCHEMA = {
     "type": "object",
     "properties": {"version": {"type": "string"}},
@@ -152,6 +166,13 @@ EXTRA_PROBES: list[tuple[str, str, Any]] = [
     ("chat.response_format.text", "/v1/chat/completions", {"messages": _M, "max_tokens": 2, "response_format": {"type": "text"}}),
     ("chat.response_format.schema_missing", "/v1/chat/completions", {"messages": _M, "response_format": {"type": "json_schema"}}),
     ("chat.chat_template_kwargs.template", "/v1/chat/completions", {"messages": _M, "chat_template_kwargs": {"chat_template": "x"}}),
+    ("resp.max_output_tokens.over_context", "/v1/responses", {"input": "x", "max_output_tokens": 100000}),
+    ("resp.input.too_long", "/v1/responses", {"input": "word " * 300}),
+    ("resp.input.missing", "/v1/responses", {"max_output_tokens": 2}),
+    ("resp.tool_choice.required_no_tools", "/v1/responses", {"input": "x", "tool_choice": "required"}),
+    ("resp.background.no_store", "/v1/responses", {"input": "x", "background": True, "store": False}),
+    ("resp.chat_template_kwargs.template", "/v1/responses", {"input": "x", "chat_template_kwargs": {"chat_template": "x"}}),
+    ("resp.temperature.range", "/v1/responses", {"input": "x", "temperature": 9}),
     ("tokenize.prompt.missing", "/tokenize", {"add_special_tokens": True}),
     ("detokenize.tokens.negative", "/detokenize", {"tokens": [-1]}),
     ("detokenize.tokens.vocab", "/detokenize", {"tokens": [999999]}),
@@ -172,6 +193,10 @@ EXTRA_PROBES: list[tuple[str, str, Any]] = [
     ("shape.chat.logprobs", "/v1/chat/completions", {"messages": _M, "max_tokens": 2, "logprobs": True, "top_logprobs": 2}),
     ("shape.chat.return_token_ids", "/v1/chat/completions", {"messages": _M, "max_tokens": 2, "return_token_ids": True, "return_prompt_text": True}),
     ("shape.tokenize.strs", "/tokenize", {"prompt": "Hello world", "return_token_strs": True}),
+    ("shape.resp", "/v1/responses", {"input": "Hello", "max_output_tokens": 3}),
+    ("shape.resp.complete", "/v1/responses", {"input": "Hello", "max_output_tokens": 3, "stop_token_ids": [42]}),
+    ("shape.resp.stream", "/v1/responses", {"input": "Hello", "max_output_tokens": 3, "stream": True}),
+    ("shape.resp.stream.logprobs", "/v1/responses", {"input": [{"role": "system", "content": "Be brief."}, {"type": "message", "role": "user", "content": "Hi"}], "max_output_tokens": 2, "stream": True, "include": ["message.output_text.logprobs"], "top_logprobs": 1}),
     ("shape.detokenize", "/detokenize", {"tokens": [40, 41]}),
 ]  # fmt: skip
 RAW_PROBES = [  # (id, path, raw body, content type)
@@ -270,6 +295,12 @@ def describe() -> dict[str, Any]:
         for name, module in RESPONSES.items()
     }
     schemas["VersionResponse"] = VERSION_SCHEMA
+    for event, where in STREAM_EVENTS.items():
+        module, name = where.split(":")
+        model = getattr(__import__(module, fromlist=[name]), name)
+        schemas[f"ResponsesStreamEvent:{event}"] = TypeAdapter(model).json_schema(
+            mode="serialization"
+        )
     commit = __commit_id__.removeprefix("g") if __commit_id__ else None
     return {
         "source": (
@@ -389,7 +420,12 @@ def main() -> None:
     api = describe()
     version = api["vllm_version"]
     api_path = DATA / f"vllm-{version}-openai-api.json"
-    api_path.write_text(json.dumps(api, indent=1) + "\n")
+    # One schema per line, compact: they are large and read by programs only.
+    schemas = api.pop("schemas")
+    text = json.dumps(api, indent=1)[:-2] + ',\n "schemas": {\n'
+    text += ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in schemas.items())
+    api_path.write_text(text + "\n }\n}\n")
+    api["schemas"] = schemas
     records = probe(opts.model)
     head = {
         "source": api["source"].replace("the request and response models of its", "answers of its"),

@@ -209,6 +209,8 @@ def build_app(model_dir: str) -> Any:
     from vllm.entrypoints.openai.completion.serving import OpenAIServingCompletion
     from vllm.entrypoints.openai.models.protocol import BaseModelPath
     from vllm.entrypoints.openai.models.serving import OpenAIServingModels
+    from vllm.entrypoints.openai.responses.api_router import attach_router as responses
+    from vllm.entrypoints.openai.responses.serving import OpenAIServingResponses
     from vllm.entrypoints.serve.exception_handling.register import init_exception_handler
     from vllm.entrypoints.serve.tokenize.api_router import attach_router as tokenize
     from vllm.entrypoints.serve.tokenize.serving import ServingTokenization
@@ -227,7 +229,7 @@ def build_app(model_dir: str) -> Any:
     app.state.args = Namespace(
         log_error_stack=False, sse_keep_alive_interval=0, enable_tokenizer_info_endpoint=False
     )
-    for attach in (chat, completion, tokenize):
+    for attach in (chat, completion, tokenize, responses):
         attach(app)
     init_exception_handler(app)
     app.state.openai_serving_models = models
@@ -245,6 +247,14 @@ def build_app(model_dir: str) -> Any:
         models,
         online_renderer=renderer,
         request_logger=None,
+    )
+    app.state.openai_serving_responses = OpenAIServingResponses(
+        engine,  # type: ignore[arg-type]
+        models,
+        renderer,
+        request_logger=None,
+        chat_template=None,
+        chat_template_content_format="auto",
     )
     app.state.serving_tokenization = ServingTokenization(
         models, renderer, chat_template=None, chat_template_content_format="auto"

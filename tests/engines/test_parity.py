@@ -27,6 +27,7 @@ from tests.engines.vllm_api import (
     event_kind,
     probes,
     request_fields,
+    responses_stream_diff,
     shape_diff,
     stream_diff,
     validate,
@@ -109,6 +110,12 @@ def _assert_same_error(engine: str, resp: httpx.Response, probe: dict[str, Any])
 def _assert_same_answer(engine: str, resp: httpx.Response, probe: dict[str, Any]) -> None:
     assert resp.status_code == 200, resp.text
     response_model, chunk_model = MODELS[probe["path"]]
+    if "events" in probe and probe["path"] == "/v1/responses":
+        events = _events(resp)
+        for event in events:
+            validate(f"ResponsesStreamEvent:{event['type']}", event)
+        assert responses_stream_diff(events, probe["events"]) == []
+        return
     if "events" in probe:
         events = _events(resp)
         errors = [e for e in probe["events"] if e != "[DONE]" and event_kind(e) == "error"]
@@ -130,7 +137,8 @@ def _assert_same_answer(engine: str, resp: httpx.Response, probe: dict[str, Any]
     validate(response_model, body)
     assert shape_diff(body, probe["json"]) == []
     if engine == "reference" and "usage" in body:
-        assert body["usage"]["prompt_tokens"] == probe["json"]["usage"]["prompt_tokens"]
+        key = "input_tokens" if probe["path"] == "/v1/responses" else "prompt_tokens"
+        assert body["usage"][key] == probe["json"]["usage"][key]
     if "count" in body and engine == "reference":
         assert body["tokens"] == probe["json"]["tokens"]
 

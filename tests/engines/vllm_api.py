@@ -24,6 +24,7 @@ MODELS = {
     "/v1/chat/completions": ("ChatCompletionResponse", "ChatCompletionStreamResponse"),
     "/tokenize": ("TokenizeResponse", None),
     "/detokenize": ("DetokenizeResponse", None),
+    "/v1/responses": ("ResponsesResponse", None),  # events: "ResponsesStreamEvent:<type>"
 }
 
 
@@ -53,11 +54,13 @@ def shape_diff(ours: Any, theirs: Any, path: str = "", data_keyed: bool = False)
     """Where ``ours`` has other keys (recursively) than vLLM's answer ``theirs``.
 
     Values may differ (the stub model emits other tokens), but a null must be null in both,
-    except ``stop_reason`` (what stopped a sequence differs) and list items (a prompt
-    position without logprobs).
+    except where what stopped a sequence shows (``stop_reason``, a Responses API's
+    ``incomplete_details``) and list items (a prompt position without logprobs).
     """
     if ours is None or theirs is None:
-        if (ours is None) == (theirs is None) or path.endswith((".stop_reason", "[]")):
+        if (ours is None) == (theirs is None) or path.endswith(
+            (".stop_reason", ".incomplete_details", "[]")
+        ):
             return []
         return [f"{path}: ours is {ours!r:.40}, vLLM's {theirs!r:.40}"]
     if isinstance(theirs, dict) and isinstance(ours, dict):
@@ -115,4 +118,31 @@ def stream_diff(ours: list[Any], theirs: list[Any]) -> list[str]:
         diffs += shape_diff(first_ours[kind], first_theirs[kind], f"<{kind}>")
     if ours[-1:] != ["[DONE]"]:
         diffs.append("the stream does not end with [DONE]")
+    return diffs
+
+
+def responses_stream_diff(ours: list[Any], theirs: list[Any]) -> list[str]:
+    """Responses API events: vLLM's event types in vLLM's order, each of vLLM's shape."""
+
+    def types(events: list[Any]) -> list[str]:
+        out: list[str] = []
+        for event in events:
+            kind = event["type"]
+            if not out or out[-1] != kind or kind != "response.output_text.delta":
+                out.append(kind)
+        return out
+
+    def final(kind: str) -> str:  # completed and incomplete end a response alike
+        return "response.end" if kind in ("response.completed", "response.incomplete") else kind
+
+    diffs = []
+    if [final(t) for t in types(ours)] != [final(t) for t in types(theirs)]:
+        diffs.append(f"event types: ours {types(ours)}, vLLM's {types(theirs)}")
+    first_theirs = {final(e["type"]): e for e in reversed(theirs)}
+    for event in ours:
+        kind = final(event["type"])
+        if kind in first_theirs:
+            diffs += shape_diff(event, first_theirs.pop(kind), f"<{kind}>")
+    if [e["sequence_number"] for e in ours] != list(range(len(ours))):
+        diffs.append("sequence numbers are not 0, 1, 2, ...")
     return diffs

@@ -28,6 +28,7 @@ from vllm_deploy.engines.routes import (
     ChatCompletions,
     Completions,
     Detokenize,
+    Responses,
     Served,
     Tokenize,
     model_list,
@@ -164,6 +165,7 @@ def build_app(
 
     app.add_api_route("/v1/completions", Completions(served), methods=["POST"])
     app.add_api_route("/v1/chat/completions", ChatCompletions(served), methods=["POST"])
+    app.add_api_route("/v1/responses", Responses(served), methods=["POST"])
     app.add_api_route("/tokenize", Tokenize(served), methods=["POST"])
     app.add_api_route("/detokenize", Detokenize(served), methods=["POST"])
     app.router.routes.extend(engine.routes())

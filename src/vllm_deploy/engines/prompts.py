@@ -20,7 +20,15 @@ from vllm_deploy.engines.errors import VllmValidationError
 from vllm_deploy.engines.protocol.chat import ChatCompletionRequest, ChatMessage, ToolChoice
 from vllm_deploy.engines.protocol.tokenize import TokenizeChatRequest
 
-__all__ = ["Prompt", "check_chat_options", "check_prompt_ids", "render_messages", "tokenize"]
+__all__ = [
+    "Prompt",
+    "check_chat_options",
+    "check_chat_template",
+    "check_mm_kwargs",
+    "check_prompt_ids",
+    "render_messages",
+    "tokenize",
+]
 
 # Content parts rendered as text, and the media parts vLLM hands to a multimodal processor.
 _TEXT_PARTS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal",
@@ -116,16 +124,24 @@ def check_chat_options(
             else f'"{choice}"'
         )
         raise VllmValidationError(f"tool_choice={desc} requires --tool-call-parser to be set")
-    if (
-        req.chat_template is not None
-        or (req.chat_template_kwargs or {}).get("chat_template") is not None
-    ):
+    check_chat_template(req.chat_template, req.chat_template_kwargs)
+    check_mm_kwargs(req.mm_processor_kwargs, req.media_io_kwargs)
+
+
+def check_chat_template(template: str | None, kwargs: dict[str, Any] | None) -> None:
+    """vLLM's ``validate_chat_template`` without ``--trust-request-chat-template``."""
+    if template is not None or (kwargs or {}).get("chat_template") is not None:
         raise VllmValidationError(
             "Chat template is passed with request, but --trust-request-chat-template is not "
             "set. Refused request with untrusted chat template."
         )
-    for name in ("mm_processor_kwargs", "media_io_kwargs"):
-        if getattr(req, name):
+
+
+def check_mm_kwargs(mm_processor_kwargs: Any, media_io_kwargs: Any) -> None:
+    """vLLM's ``validate_request_mm_kwargs`` without ``--trust-request-mm-kwargs``."""
+    for name, value in (("mm_processor_kwargs", mm_processor_kwargs),
+                        ("media_io_kwargs", media_io_kwargs)):  # fmt: skip
+        if value:
             what = "preprocessing" if name == "mm_processor_kwargs" else "media loading"
             raise VllmValidationError(
                 f"Per-request {name} are disabled by default because they can change "

@@ -28,6 +28,7 @@ __all__ = [
     "SamplingRequest",
     "StructuralTagFormat",
     "StructuredOutputs",
+    "check_cache_salt",
 ]
 
 _CACHE_SALT_FORBIDDEN = frozenset("@/\\\x00")
@@ -106,6 +107,23 @@ class RepetitionDetection(VllmModel):
         return self
 
 
+def check_cache_salt(salt: Any) -> None:
+    """vLLM's ``validate_cache_salt`` (generate/base/protocol.py)."""
+    if salt is None:
+        return
+    if not isinstance(salt, str) or not salt:
+        raise VllmValidationError(
+            "Parameter 'cache_salt' must be a non-empty string if provided.",
+            parameter="cache_salt",
+        )
+    if len(salt) > _MAX_CACHE_SALT_LENGTH or any(c in _CACHE_SALT_FORBIDDEN for c in salt):
+        raise VllmValidationError(
+            "Parameter 'cache_salt' must be at most 128 characters and must not contain "
+            "'@', '/', '\\\\', or NUL.",
+            parameter="cache_salt",
+        )
+
+
 def _thinking_budget(value: Any) -> int | None:
     """vLLM's ``validate_thinking_token_budget``."""
     if value is None:
@@ -181,19 +199,8 @@ class SamplingRequest(VllmModel):
     @model_validator(mode="before")
     @classmethod
     def _check_cache_salt(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or (salt := data.get("cache_salt")) is None:
-            return data
-        if not isinstance(salt, str) or not salt:
-            raise VllmValidationError(
-                "Parameter 'cache_salt' must be a non-empty string if provided.",
-                parameter="cache_salt",
-            )
-        if len(salt) > _MAX_CACHE_SALT_LENGTH or any(c in _CACHE_SALT_FORBIDDEN for c in salt):
-            raise VllmValidationError(
-                "Parameter 'cache_salt' must be at most 128 characters and must not contain "
-                "'@', '/', '\\\\', or NUL.",
-                parameter="cache_salt",
-            )
+        if isinstance(data, dict):
+            check_cache_salt(data.get("cache_salt"))
         return data
 
     @model_validator(mode="before")
