@@ -32,7 +32,7 @@ from tests.engines.vllm_api import (
     stream_diff,
     validate,
 )
-from vllm_deploy.engines.protocol.support import ENDPOINTS, MODEL, SUPPORT
+from vllm_deploy.engines.protocol.support import ENDPOINTS, MODEL, SUPPORT, render_parity_table
 from vllm_deploy.harness import ServerProcess
 
 _FIELD_PROBES = [
@@ -141,6 +141,15 @@ def _assert_same_answer(engine: str, resp: httpx.Response, probe: dict[str, Any]
         assert body["usage"][key] == probe["json"]["usage"][key]
     if "count" in body and engine == "reference":
         assert body["tokens"] == probe["json"]["tokens"]
+
+
+def test_the_docs_parity_table_is_rendered_from_the_same_sources() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "engines.md").read_text()
+    table = doc.split("<!-- parity-table:start -->\n", 1)[1].split("<!-- parity-table:end -->")[0]
+    fields = {e.request_model: request_fields(e.request_model) for e in ENDPOINTS}
+    assert table.strip() == render_parity_table(fields).strip(), (
+        "docs/engines.md is out of date: run `python scripts/render_parity_table.py`"
+    )
 
 
 def test_every_field_of_vllms_request_models_is_handled() -> None:

@@ -75,7 +75,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 _FUNCTION = {"name": "get_time", "parameters": {"type": "object"}}
 _TOOL = {"type": "function", "function": _FUNCTION}
 _RESPONSES_TOOL = {"type": "function", **_FUNCTION}
-_SIM_LOGPROBS = "deterministic pseudo-log-probabilities of its seeded word model"
+_SIM_LOGPROBS = "its word model's log-probabilities: deterministic and well-formed"
 
 # Fields of the sampling parameters, the same on /v1/completions and /v1/chat/completions.
 _SAMPLING: dict[str, Support] = {
@@ -412,6 +412,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _short(type_name: str, limit: int = 80) -> str:
+    return type_name if len(type_name) <= limit else type_name[: limit - 1] + "…"
+
+
 def render_parity_table(vllm_fields: Mapping[str, list[Mapping[str, Any]]]) -> str:
     """docs/engines.md's parity table, from the vendored vLLM fields and ``SUPPORT``.
 
@@ -432,7 +436,7 @@ def render_parity_table(vllm_fields: Mapping[str, list[Mapping[str, Any]]]) -> s
             default = (
                 "required" if spec.get("required") else f"default `{json.dumps(spec['default'])}`"
             )
-            vllm = f"`{spec['type']}`, {default}" + (
+            vllm = f"`{_short(spec['type'])}`, {default}" + (
                 ", vLLM extension" if spec["origin"] == "vllm" else ""
             )
             if support is None:
