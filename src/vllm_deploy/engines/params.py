@@ -1,5 +1,8 @@
 """A request's sampling parameters, checked as vLLM 0.33.0 checks them, with its messages.
 
+The checks that need the model's vocabulary, which vLLM's engine runs, are in
+``engines/model_checks.py``.
+
 Ported, in vLLM's order: ``to_sampling_params`` (completion/protocol.py, chat_completion/
 protocol.py), ``SamplingParams.from_optional`` / ``__post_init__`` / ``_verify_args`` and
 ``verify`` (sampling_params.py), ``update_from_tokenizer`` (bad words), the input
@@ -24,13 +27,12 @@ __all__ = [
     "SequenceSpec",
     "build_sequence",
     "check_max_tokens",
+    "logit_bias_ids",
     "max_tokens_for",
-    "verify_for_model",
 ]
 
 MAX_N_SEQUENCES = 16384  # VLLM_MAX_N_SEQUENCES' default
 MAX_NUM_BAD_WORDS = 128  # VLLM_MAX_NUM_BAD_WORDS' default
-MAX_LOGPROB_TOKEN_IDS = 128
 _TEMPERATURE_FLOOR = 1e-2  # vLLM raises 0 < temperature < 0.01 to 0.01
 _GREEDY_EPS = 1e-5
 
@@ -120,17 +122,7 @@ def _verify(n: int, s: dict[str, Any], max_tokens: int) -> None:
         )
 
 
-def _check_token_ids(name: str, ids: Any, vocab: int) -> None:
-    bad = [t for t in ids if t < 0 or t >= vocab]
-    if bad:
-        raise VllmValidationError(
-            f"token_id(s) {bad} in {name} contain out-of-vocab token ids. Vocabulary size: {vocab}",
-            parameter=name,
-            value=bad,
-        )
-
-
-def _logit_bias(raw: Mapping[str, float] | None) -> dict[int, float]:
+def logit_bias_ids(raw: Mapping[str, float] | None) -> dict[int, float]:
     if not raw:
         return {}
     bias, invalid = {}, []
@@ -206,7 +198,7 @@ def build_sequence(
     skip_special = req.skip_special_tokens
     if skip_special is None:
         skip_special = bool(d.get("skip_special_tokens", True))
-    bias = _logit_bias(req.logit_bias)
+    bias = logit_bias_ids(req.logit_bias)
     if 0 < s["temperature"] < _TEMPERATURE_FLOOR:
         s["temperature"] = _TEMPERATURE_FLOOR
     seed = None if req.seed == -1 else req.seed
@@ -274,69 +266,3 @@ def build_sequence(
         repetition=(rep.min_pattern_size, rep.max_pattern_size, rep.min_count) if rep else None,
     )
     return SequenceSpec(params, rules)
-
-
-def verify_for_model(req: SamplingRequest, logprobs: int | None, limits: Limits) -> None:
-    """``SamplingParams.verify``: the engine's checks, against the model's vocabulary.
-
-    vLLM runs them when the engine takes the request, so a streamed request that fails
-    them gets its 200 and then the error in the stream (v1/engine/async_llm.py generate).
-    """
-    if req.logprob_token_ids:
-        logprobs = None
-    bias = _logit_bias(req.logit_bias)
-    stop_ids = list(dict.fromkeys(req.stop_token_ids or []))
-    vocab = limits.vocab_size
-    max_lp = vocab if limits.max_logprobs == -1 else limits.max_logprobs
-    asked = vocab if logprobs == -1 else logprobs
-    if asked and not req.logprob_token_ids and asked > max_lp:
-        raise VllmValidationError(
-            f"Requested sample logprobs of {asked}, which is greater than max allowed: {max_lp}",
-            parameter="logprobs",
-            value=asked,
-        )
-    if (ids := req.logprob_token_ids) is not None:
-        if len(ids) > MAX_LOGPROB_TOKEN_IDS:
-            raise VllmValidationError(
-                f"Requested logprob_token_ids of length {len(ids)}, which is greater than max "
-                f"allowed: {MAX_LOGPROB_TOKEN_IDS}",
-                parameter="logprob_token_ids",
-                value=len(ids),
-            )
-        _check_token_ids("logprob_token_ids", ids, vocab)
-        if logprobs is not None and logprobs != len(ids):
-            raise VllmValidationError(
-                f"When both logprobs and logprob_token_ids are set, logprobs must equal "
-                f"len(logprob_token_ids). Got logprobs={logprobs}, "
-                f"len(logprob_token_ids)={len(ids)}.",
-                parameter="logprob_token_ids",
-                value=len(ids),
-            )
-    prompt_lp = vocab if req.prompt_logprobs == -1 else req.prompt_logprobs
-    if prompt_lp and prompt_lp > max_lp:
-        raise VllmValidationError(
-            f"Requested prompt logprobs of {prompt_lp}, which is greater than max allowed: "
-            f"{max_lp}",
-            parameter="prompt_logprobs",
-            value=prompt_lp,
-        )
-    _check_token_ids("logit_bias", bias, vocab)
-    _check_token_ids("stop_token_ids", stop_ids, vocab)
-    if (allowed := req.allowed_token_ids) is not None:
-        if not allowed:
-            raise VllmValidationError(
-                "allowed_token_ids is not None and empty!",
-                parameter="allowed_token_ids",
-                value=allowed,
-            )
-        if bad := [t for t in allowed if t < 0 or t >= vocab]:
-            raise VllmValidationError(
-                "allowed_token_ids contains out-of-vocab token id!",
-                parameter="allowed_token_ids",
-                value=bad,
-            )
-    if req.thinking_token_budget is not None:
-        raise VllmValidationError(
-            "thinking_token_budget is set but reasoning_config is not configured. Please set "
-            "--reasoning-parser and/or --reasoning-config to use thinking_token_budget."
-        )

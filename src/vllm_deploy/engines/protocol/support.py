@@ -301,105 +301,15 @@ _DETOKENIZE: dict[str, Support] = {
     "tokens": Support("implemented", [40, 41], "decoded with special tokens"),
 }
 
-_LOGPROBS = ["message.output_text.logprobs"]
-_ECHOED = "echoed in the response, as vLLM does"
-_RESPONSES: dict[str, Support] = {
-    "background": Support(
-        "refused-as-vllm", True, "needs the response store (off, as in vLLM by default)"
-    ),
-    "include": Support(
-        "implemented", _LOGPROBS, "`message.output_text.logprobs`: logprobs on the output text"
-    ),
-    "input": Support(
-        "implemented",
-        [{"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}],
-        "a string or message items (text content); other item kinds are refused",
-    ),
-    "instructions": Support("implemented", "Be brief.", "a system message before the input"),
-    "max_output_tokens": Support("implemented", 3, "reduced to fit the context, as vLLM does"),
-    "max_tool_calls": Support("no-op", 2, "no built-in tools run, as vLLM without a tool server"),
-    "metadata": Support("no-op", {"k": "v"}, _ECHOED),
-    "model": _SAMPLING["model"],
-    "logit_bias": _SAMPLING["logit_bias"],
-    "parallel_tool_calls": Support("no-op", False, _ECHOED),
-    "previous_response_id": Support(
-        "refused-as-vllm", "resp_1", "404: nothing is stored (vLLM's default)"
-    ),
-    "prompt": Support(
-        "refused-as-vllm", {"id": "pmpt_1"}, "vLLM does not support prompt templates"
-    ),
-    "reasoning": Support(
-        "no-op", {"effort": "low"}, "a chat-template variable; no reasoning parser"
-    ),
-    "include_reasoning": Support("no-op", False, "no reasoning parser, as vLLM without one"),
-    "service_tier": Support("no-op", "default", _ECHOED),
-    "store": Support("no-op", False, "nothing is stored, as vLLM by default"),
-    "stream": Support("implemented", True, "the Responses API's server-sent events"),
-    "temperature": _SAMPLING["temperature"],
-    "text": Support(
-        "not-implemented",
-        {"format": {"type": "json_object"}},
-        '`{"format": {"type": "text"}}` is accepted; structured output is not implemented here',
-    ),
-    "tool_choice": Support(
-        "no-op",
-        "none",
-        "no tool parser, as vLLM without one",
-        context={"tools": [_RESPONSES_TOOL]},
-    ),
-    "tools": Support(
-        "implemented",
-        [_RESPONSES_TOOL],
-        "function tools go to the chat template; no tool calls are parsed (no tool parser)",
-    ),
-    "top_logprobs": Support(
-        "implemented", 2, context={"include": _LOGPROBS}, simulated=_SIM_LOGPROBS
-    ),
-    "top_p": _SAMPLING["top_p"],
-    "top_k": _SAMPLING["top_k"],
-    "min_p": _SAMPLING["min_p"],
-    "truncation": Support(
-        "implemented", "auto", "`auto` keeps the last max_model_len - 1 prompt tokens"
-    ),
-    "user": Support("no-op", "user-1", _ECHOED),
-    "skip_special_tokens": _SAMPLING["skip_special_tokens"],
-    "spaces_between_special_tokens": _SAMPLING["spaces_between_special_tokens"],
-    "include_stop_str_in_output": _SAMPLING["include_stop_str_in_output"],
-    "presence_penalty": _SAMPLING["presence_penalty"],
-    "frequency_penalty": _SAMPLING["frequency_penalty"],
-    "prompt_cache_key": Support("no-op", "k1", "vLLM ignores it too"),
-    "prompt_cache_options": Support("no-op", {}, _ECHOED),
-    "prompt_cache_retention": Support("no-op", "24h", _ECHOED),
-    "safety_identifier": Support("no-op", "s-1", _ECHOED),
-    "watermarking": _SAMPLING["watermarking"],
-    "request_id": Support("implemented", "resp_42", "the response's id"),
-    "session_id": _SAMPLING["session_id"],
-    "media_io_kwargs": _CHAT["media_io_kwargs"],
-    "mm_processor_kwargs": _CHAT["mm_processor_kwargs"],
-    "priority": _SAMPLING["priority"],
-    "mm_payload": _SAMPLING["mm_payload"],
-    "return_mm_kwargs": _SAMPLING["return_mm_kwargs"],
-    "cache_salt": _SAMPLING["cache_salt"],
-    "enable_response_messages": Support(
-        "no-op", True, "messages are returned for gpt-oss (Harmony) models only"
-    ),
-    "previous_input_messages": Support(
-        "no-op", [{"role": "user", "content": "Hi"}], "read for gpt-oss (Harmony) models only"
-    ),
-    "structured_outputs": _SAMPLING["structured_outputs"],
-    "repetition_penalty": _SAMPLING["repetition_penalty"],
-    "seed": _SAMPLING["seed"],
-    "stop": _SAMPLING["stop"],
-    "stop_token_ids": _SAMPLING["stop_token_ids"],
-    "ignore_eos": _SAMPLING["ignore_eos"],
-    "vllm_xargs": _SAMPLING["vllm_xargs"],
-    "kv_transfer_params": _SAMPLING["kv_transfer_params"],
-    "ec_transfer_params": _SAMPLING["ec_transfer_params"],
-    "chat_template_kwargs": _CHAT["chat_template_kwargs"],
-}
+
+def _responses() -> dict[str, Support]:
+    from vllm_deploy.engines.protocol.support_responses import responses_support
+
+    return responses_support(_SAMPLING, _CHAT, _RESPONSES_TOOL, _SIM_LOGPROBS)
+
 
 SUPPORT: dict[str, dict[str, Support]] = {
-    "ResponsesRequest": _RESPONSES,
+    "ResponsesRequest": _responses(),
     "CompletionRequest": _COMPLETION,
     "ChatCompletionRequest": _CHAT,
     "TokenizeCompletionRequest": _TOKENIZE,

@@ -29,16 +29,22 @@ class Sampler:
         self._generator = torch.Generator().manual_seed(seed)
         self._prompt = torch.tensor(sorted(set(prompt)), dtype=torch.long)
         self._wants_logprobs = params.logprobs is not None or bool(params.logprob_token_ids)
+        # Whether any step changes the logits or the distribution (else: plain sampling).
+        self._processes = not params.neutral or params.min_tokens > 0
 
     def step(self, logits: Any, output: Sequence[int]) -> tuple[int, TokenLogprobs | None]:
         torch, params = self._torch, self._params
         raw = torch.log_softmax(logits, dim=-1) if self._wants_logprobs else None
-        logits = self.process(logits.clone(), output)
+        if self._processes:
+            logits = self.process(logits.clone(), output)
         if params.temperature < GREEDY_EPS:
             token = int(torch.argmax(logits).item())
         else:
+            # vLLM's random_sample (v1/sample/ops/topk_topp_sampler.py): the argmax of
+            # probs / Exp(1) noise draws from probs, without torch.multinomial.
             probs = self.distribution(logits)
-            token = int(torch.multinomial(probs, 1, generator=self._generator).item())
+            noise = torch.empty_like(probs).exponential_(generator=self._generator)
+            token = int(torch.argmax(probs / noise).item())
         return token, None if raw is None else self._logprobs(raw, token)
 
     def process(self, logits: Any, output: Sequence[int]) -> Any:
@@ -79,6 +85,8 @@ class Sampler:
         probs = torch.softmax(logits / params.temperature, dim=-1)
         if params.min_p > 0:
             probs = torch.where(probs < probs.max() * params.min_p, 0.0, probs)
+        if params.top_k <= 0 and params.top_p >= 1.0 and params.min_p <= 0:
+            return probs
         order = torch.argsort(probs, descending=True, stable=True)
         ranked = probs[order]
         if 0 < params.top_k < ranked.shape[-1]:

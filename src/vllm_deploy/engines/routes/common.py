@@ -19,7 +19,8 @@ from starlette.requests import Request
 from vllm_deploy.engines.base import Engine
 from vllm_deploy.engines.errors import OpenAIError, from_validation_error, from_validation_errors
 from vllm_deploy.engines.generation import Generator
-from vllm_deploy.engines.params import Limits, verify_for_model
+from vllm_deploy.engines.model_checks import verify_for_model
+from vllm_deploy.engines.params import Limits
 from vllm_deploy.engines.prompts import check_prompt_ids
 from vllm_deploy.engines.protocol.base import log_ignored_fields
 from vllm_deploy.engines.protocol.sampling import SamplingRequest
