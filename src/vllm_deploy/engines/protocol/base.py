@@ -9,6 +9,7 @@ once, at INFO, so a typo can still be found.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Annotated, Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -22,6 +23,7 @@ __all__ = [
     "TopLogprobsParam",
     "VllmModel",
     "log_ignored_fields",
+    "random_id",
 ]
 
 logger = logging.getLogger("vllm_deploy.engine")
@@ -39,6 +41,11 @@ StopParam: TypeAlias = str | Annotated[list[str], Field(max_length=MAX_STOP_STRI
 TopLogprobsParam: TypeAlias = Annotated[
     int, BeforeValidator(lambda v: 0 if v is None else v, json_schema_input_type=int | None)
 ]
+
+
+def random_id() -> str:
+    """32 hex digits, as vLLM's ``random_uuid``; not secret, so no system call per request."""
+    return f"{random.getrandbits(128):032x}"
 
 
 class VllmModel(BaseModel):

@@ -7,7 +7,6 @@ completions' fields as vLLM's ``to_sampling_params`` does (``as_sampling_request
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -19,6 +18,7 @@ from vllm_deploy.engines.protocol.base import (
     StopParam,
     TopLogprobsParam,
     VllmModel,
+    random_id,
 )
 from vllm_deploy.engines.protocol.sampling import (
     SamplingRequest,
@@ -90,7 +90,7 @@ class ResponsesRequest(VllmModel):
     safety_identifier: str | None = None
     # vLLM's extra-params section.
     watermarking: bool | None = None
-    request_id: str = Field(default_factory=lambda: f"resp_{uuid.uuid4().hex}")
+    request_id: str = Field(default_factory=lambda: f"resp_{random_id()}")
     session_id: str | None = None
     media_io_kwargs: dict[str, dict[str, Any]] | None = None
     mm_processor_kwargs: dict[str, Any] | None = None

@@ -7,7 +7,6 @@ request models have, and their messages. docs/engines.md says what each field do
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -19,6 +18,7 @@ from vllm_deploy.engines.protocol.base import (
     StopParam,
     StreamOptions,
     VllmModel,
+    random_id,
 )
 
 __all__ = [
@@ -174,7 +174,7 @@ class SamplingRequest(VllmModel):
     # vLLM's extra-params section.
     structured_outputs: StructuredOutputs | None = None
     priority: int = Field(default=0, ge=INT64_MIN, le=INT64_MAX)
-    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = Field(default_factory=random_id)
     session_id: str | None = None
     return_tokens_as_token_ids: bool | None = None
     return_token_ids: bool | None = None

@@ -9,9 +9,10 @@ content); the last chunk of each choice carries ``finish_reason`` and ``stop_rea
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -78,12 +79,11 @@ class _Reply:
     role: str
     echo: str  # the last message's content, echoed when it has the reply's role
     prompt_text: str
-    head: str = field(init=False)  # the JSON every chunk starts with
 
-    def __post_init__(self) -> None:
-        self.head = head_json(
-            self.rid, "chat.completion.chunk", self.created, self.served.model_name
-        )
+    @functools.cached_property
+    def head(self) -> str:
+        """The JSON every stream chunk starts with (built once, when streaming)."""
+        return head_json(self.rid, "chat.completion.chunk", self.created, self.served.model_name)
 
     def head_fields(self) -> dict[str, Any]:
         return {"id": self.rid, "object": "chat.completion.chunk", "created": self.created,

@@ -8,7 +8,6 @@ handlers/validation.py), except that a body over ``--max-request-body-bytes`` ge
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +21,7 @@ from vllm_deploy.engines.generation import Generator
 from vllm_deploy.engines.model_checks import verify_for_model
 from vllm_deploy.engines.params import Limits
 from vllm_deploy.engines.prompts import check_prompt_ids
-from vllm_deploy.engines.protocol.base import log_ignored_fields
+from vllm_deploy.engines.protocol.base import log_ignored_fields, random_id
 from vllm_deploy.engines.protocol.sampling import SamplingRequest
 from vllm_deploy.engines.runs import Run
 
@@ -101,7 +100,7 @@ class EngineStart:
 
 def request_id(request: Request, requested: str | None) -> str:
     """vLLM's ``_base_request_id``: the X-Request-Id header, else the body's, else random."""
-    return request.headers.get("x-request-id") or requested or uuid.uuid4().hex
+    return request.headers.get("x-request-id") or requested or random_id()
 
 
 def priority(request: Request, value: int) -> int:

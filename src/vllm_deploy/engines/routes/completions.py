@@ -9,9 +9,10 @@ vLLM sets them (a test compares their shapes with vLLM's answers).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -100,10 +101,10 @@ class _Reply:
     namer: TokenNamer
     echo_only: bool  # echo with max_tokens 0: the prompt is the whole answer
 
-    head: str = field(init=False)  # the JSON every chunk starts with
-
-    def __post_init__(self) -> None:
-        self.head = head_json(self.rid, "text_completion", self.created, self.served.model_name)
+    @functools.cached_property
+    def head(self) -> str:
+        """The JSON every stream chunk starts with (built once, when streaming)."""
+        return head_json(self.rid, "text_completion", self.created, self.served.model_name)
 
     def head_fields(self) -> dict[str, Any]:
         return {"id": self.rid, "object": "text_completion", "created": self.created,
