@@ -122,6 +122,13 @@ class Run:
 
     async def collect(self) -> dict[int, Choice]:
         choices = {seq.index: Choice() for seq in self.sequences}
+        if len(self.sequences) == 1:  # one generator fewer on the common path
+            seq = self.sequences[0]
+            choice = choices[seq.index]
+            async with aclosing(self._run(seq)) as one:
+                async for delta in one:
+                    choice.add(delta)
+            return choices
         async with aclosing(self.deltas()) as deltas:
             async for seq, delta in deltas:
                 choices[seq.index].add(delta)
