@@ -320,19 +320,18 @@ def describe() -> dict[str, Any]:
     }
 
 
+def _normalize_field(key: str, value: Any) -> Any:
+    if key in ("id", "item_id") and isinstance(value, str):
+        return "<id>"
+    if key in ("created", "created_at"):
+        return 0
+    return _normalize(value)
+
+
 def _normalize(value: Any) -> Any:
     """Random ids and clock values replaced, so reruns give the same file."""
     if isinstance(value, dict):
-        return {
-            k: (
-                "<id>"
-                if k == "id" and isinstance(v, str)
-                else 0
-                if k == "created"
-                else _normalize(v)
-            )
-            for k, v in value.items()
-        }
+        return {k: _normalize_field(k, v) for k, v in value.items()}
     if isinstance(value, list):
         return [_normalize(v) for v in value]
     return value
