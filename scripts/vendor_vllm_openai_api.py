@@ -153,6 +153,7 @@ EXTRA_PROBES: list[tuple[str, str, Any]] = [
     ("chat.messages.image", "/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/a.png"}}]}]}),
     ("chat.messages.system_parts", "/v1/chat/completions", {"messages": [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]}, *_M], "max_tokens": 2}),
     ("chat.messages.assistant_none", "/v1/chat/completions", {"messages": [*_M, {"role": "assistant", "content": None}, *_M], "max_tokens": 2}),
+    ("chat.n.zero", "/v1/chat/completions", {"messages": _M, "n": 0}),
     ("chat.top_logprobs.alone", "/v1/chat/completions", {"messages": _M, "top_logprobs": 2}),
     ("chat.top_logprobs.negative", "/v1/chat/completions", {"messages": _M, "logprobs": True, "top_logprobs": -5}),
     ("chat.top_logprobs.over_max", "/v1/chat/completions", {"messages": _M, "logprobs": True, "top_logprobs": 50}),

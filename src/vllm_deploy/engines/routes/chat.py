@@ -121,14 +121,13 @@ class ChatCompletions:
         )  # fmt: skip
         max_tokens = max_tokens_for(len(prompt.ids), asked, served.limits)
         logprobs = req.top_logprobs if req.logprobs else None
+        n = 1 if req.n is None else req.n  # 0 is refused by the sampling checks, as in vLLM
         spec = build_sequence(
-            req, n=req.n or 1, logprobs=logprobs, max_tokens=max_tokens,
+            req, n=n, logprobs=logprobs, max_tokens=max_tokens,
             explicit_max_tokens=asked is not None, limits=served.limits,
             tokenizer=served.engine.tokenizer,
         )  # fmt: skip
-        run = Run(
-            served.generator, [prompt], [spec], req.n or 1, priority=priority(request, req.priority)
-        )
+        run = Run(served.generator, [prompt], [spec], n, priority=priority(request, req.priority))
         start = EngineStart(
             served, req, run, logprobs,
             # to_sampling_params: echo asks for prompt logprobs (top_logprobs of them, even 0).
