@@ -56,6 +56,7 @@ test: $(STAMP) $(CHECKOV_STAMP) debian-packages lint
 # Rewrites the committed rules, dashboards and example manifests from the code and specs.
 generate: $(STAMP)
 	$(PY) -m vllm_deploy.observability.generate deploy/observability
+	$(PY) scripts/render_parity_table.py
 	for spec in examples/*.yaml; do \
 		out=deploy/examples/$$(basename $$spec .yaml); rm -rf $$out; \
 		$(VENV)/bin/vllm-deploy render -f $$spec -o $$out --validate >/dev/null || exit 1; \

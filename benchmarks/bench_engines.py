@@ -5,6 +5,11 @@ response, and send the next, for `--seconds`. Reported: requests/s, output token
 median request latency. The simulated engine at zero latency measures the server's own cost
 (requests/s non-streamed; chunks/s streamed). Server and load generator share this machine.
 
+Then `vllm bench serve`'s conventions (vllm_deploy.harness.vllm_bench): streamed chat with
+max_completion_tokens, ignore_eos and stream_options {include_usage, continuous_usage_stats},
+a fixed number of requests at a fixed concurrency; reported: errors, output tokens/s and
+median TTFT and ITL, as vLLM's benchmark reports them.
+
 Usage: python benchmarks/bench_engines.py [--seconds 5] [--model .models/tiny-llama]
 """
 
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from loadgen import Point, closed_loop
 from vllm_deploy.harness import ServerProcess
+from vllm_deploy.harness.vllm_bench import run_benchmark
 
 CONCURRENCY = (1, 8, 32)
 
@@ -71,6 +77,30 @@ def main() -> None:
                        ("HTTP layer: simulated at 0 ms, streamed 64 tokens",
                         {"prompt": "x", "max_tokens": 64, "ignore_eos": True, "stream": True})],
                 opts.seconds)  # fmt: skip
+
+    print(
+        "\n| engine | requests | concurrency | errors | output tokens/s | median TTFT ms | median ITL ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, args in [("reference", ["--engine", "reference", "--model", opts.model, *common]),
+                        ("simulated (50 ms TTFT, 10 ms ITL)", ["--engine", "simulated", "--model", "sim", *common]),
+                        ("simulated at 0 ms", zero)]:  # fmt: skip
+        _bench_conventions(label, args)
+
+
+def _bench_conventions(
+    label: str, args: list[str], requests: int = 128, concurrency: int = 16
+) -> None:
+    prompts = [
+        f"Request {i}: describe the rollout of replica {i} in a few sentences."
+        for i in range(requests)
+    ]
+    with ServerProcess(args, ready_timeout=120) as server:
+        result = asyncio.run(run_benchmark(server.url, args[args.index("--model") + 1], prompts,
+                                           output_len=64, concurrency=concurrency))  # fmt: skip
+    print(f"| {label} | {requests} | {concurrency} | {len(result.errors)} | "
+          f"{result.output_tokens / result.duration:.0f} | {result.median_ms('ttft'):.1f} | "
+          f"{result.median_ms('itl'):.2f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ async def _one(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> 
                 chunks += 1
                 if json.loads(line[6:])["choices"]:
                     tokens += 1
-    return tokens - 1, chunks  # the last chunk carries finish_reason, not a token
+    return tokens, chunks  # one token per chunk; the last one also carries finish_reason
 
 
 async def closed_loop(

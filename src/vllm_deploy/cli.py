@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from vllm_deploy.serve_config import EngineName, ServeConfig
+from vllm_deploy.serve_config import EngineName, SchedulingPolicy, ServeConfig
 
 __all__ = ["app", "main"]
 
@@ -119,6 +119,13 @@ def serve(
         bool,
         typer.Option(help="Wrap the engine in ProductionMiddleware (configured by VLLMDEPLOY_*)."),
     ] = True,
+    scheduling_policy: Annotated[
+        SchedulingPolicy,
+        typer.Option(help="As vLLM's: 'priority' serves waiting requests by their `priority`."),
+    ] = "fcfs",
+    max_logprobs: Annotated[
+        int, typer.Option(help="Most logprobs a request may ask for per token (-1: vocabulary).")
+    ] = 20,
     sim_ttft_ms: Annotated[float, typer.Option(help="Simulated: base time to first token.")] = 50.0,
     sim_itl_ms: Annotated[float, typer.Option(help="Simulated: base inter-token latency.")] = 10.0,
     sim_prefill_ms_per_token: Annotated[
@@ -170,6 +177,8 @@ def serve(
                 "shutdown_timeout": shutdown_timeout,
                 "middleware": middleware,
                 "allowed_origins": _json_list("--allowed-origins", allowed_origins),
+                "scheduling_policy": scheduling_policy,
+                "max_logprobs": max_logprobs,
                 "sim": sim,
             }
         )

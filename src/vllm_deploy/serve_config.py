@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EngineName", "FaultSettings", "ServeConfig", "SimulatedSettings"]
+__all__ = ["EngineName", "FaultSettings", "SchedulingPolicy", "ServeConfig", "SimulatedSettings"]
 
 EngineName = Literal["reference", "simulated", "vllm"]
+SchedulingPolicy = Literal["fcfs", "priority"]
 DEFAULT_MAX_NUM_SEQS = 16
 
 
@@ -56,6 +57,10 @@ class ServeConfig(BaseModel):
     middleware: bool = True
     # Browser origins allowed cross-origin access (vLLM's --allowed-origins; none by default).
     allowed_origins: list[str] = []
+    # As vLLM's flags: "priority" orders the waiting queue by the requests' `priority`.
+    scheduling_policy: SchedulingPolicy = "fcfs"
+    # The most log-probabilities a request may ask for per token (-1: the vocabulary).
+    max_logprobs: Annotated[int, Field(ge=-1)] = 20
     sim: SimulatedSettings = SimulatedSettings()
 
     @property

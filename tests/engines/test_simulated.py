@@ -10,7 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from tests.engines.vllm_api import validate
 from tests.metrics_util import scrape
+from vllm_deploy import __version__
 from vllm_deploy.engines import ENGINES, build_app
 from vllm_deploy.serve_config import FaultSettings, ServeConfig, SimulatedSettings
 
@@ -88,14 +90,29 @@ def test_admin_routes_refuse_non_loopback_clients() -> None:
 
 
 def test_version_and_models_shapes(client: TestClient) -> None:
-    assert set(client.get("/version").json()) == {"version"}
-    card = client.get("/v1/models").json()["data"][0]
+    assert client.get("/version").json() == {
+        "version": "0.33.0", "engine": "simulated", "vllm_deploy_version": __version__,
+    }  # fmt: skip
+    listing = client.get("/v1/models").json()
+    validate("ModelList", listing)
+    card = listing["data"][0]
     assert card["id"] == "sim" and card["max_model_len"] == 4096 and card["owned_by"] == "vllm"
+    assert card["permission"][0]["object"] == "model_permission"
 
 
-def test_max_tokens_metric_counts_only_requests_that_set_it(client: TestClient) -> None:
-    client.post("/v1/completions", json={"prompt": "x"})  # OpenAI's default of 16 applies
+def test_max_tokens_metric_observes_each_requests_resolved_limit(client: TestClient) -> None:
+    # As vLLM (v1/engine/output_processor.py): the max_tokens the request ran with, which the
+    # server always resolves (the default 16 of completions, or the room left in the context).
+    client.post("/v1/completions", json={"prompt": "x"})
     client.post("/v1/completions", json={"prompt": "x", "max_tokens": 3})
     metrics = scrape(client.get("/metrics").text)
-    assert metrics["vllm:request_params_max_tokens_count"] == 1
+    assert metrics["vllm:request_params_max_tokens_count"] == 2
+    assert metrics["vllm:request_params_max_tokens_sum"] == 16 + 3
     assert metrics["vllm:request_success_total{finished_reason=length}"] >= 1
+
+
+def test_the_body_request_id_names_the_response(client: TestClient) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "request_id": "r-7"}
+    assert client.post("/v1/chat/completions", json=body).json()["id"] == "chatcmpl-r-7"
+    reply = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1}).json()
+    assert reply["id"].startswith("cmpl-") and len(reply["id"]) > len("cmpl-") + 8

@@ -51,6 +51,14 @@ def test_allowed_origins_reach_vllm_as_its_json_flag() -> None:
     assert _parse(build_vllm_argv(config)).allowed_origins == '["https://ui.example"]'
 
 
+def test_scheduling_policy_and_max_logprobs_reach_vllm_when_set() -> None:
+    default = _parse(build_vllm_argv(ServeConfig(engine="vllm", model="m")))
+    config = ServeConfig(engine="vllm", model="m", scheduling_policy="priority", max_logprobs=5)
+    ns = _parse(build_vllm_argv(config))
+    assert (ns.scheduling_policy, ns.max_logprobs) == ("priority", 5)
+    assert (default.scheduling_policy, default.max_logprobs) == ("fcfs", 20)  # vLLM's own
+
+
 def test_missing_vllm_fails_with_one_clear_line() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "vllm", "--model", "m"],

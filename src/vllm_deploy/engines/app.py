@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -18,11 +19,21 @@ from starlette.responses import JSONResponse, Response
 from vllm_deploy import __version__
 from vllm_deploy.contract import error_body
 from vllm_deploy.engines.base import Engine, EngineError
-from vllm_deploy.engines.errors import OpenAIError
+from vllm_deploy.engines.errors import OpenAIError, VllmValidationError, from_vllm_error
 from vllm_deploy.engines.generation import Generator
+from vllm_deploy.engines.http_io import ClientGone
 from vllm_deploy.engines.metrics import EngineMetrics
-from vllm_deploy.engines.openai_api import model_card
-from vllm_deploy.engines.openai_routes import ClientGone, OpenAIRoutes
+from vllm_deploy.engines.params import Limits
+from vllm_deploy.engines.routes import (
+    ChatCompletions,
+    Completions,
+    Detokenize,
+    Responses,
+    Served,
+    Tokenize,
+    model_list,
+    version,
+)
 from vllm_deploy.engines.scheduler import Scheduler
 from vllm_deploy.serve_config import ServeConfig
 
@@ -53,15 +64,24 @@ def build_app(
     max_model_len = config.max_model_len or entry.default_max_model_len(config)
     metrics = EngineMetrics(registry, config.model_name, max_model_len)
     kv_tokens = config.kv_cache_tokens or config.batch_size * max_model_len
-    scheduler = Scheduler(config.batch_size, kv_tokens, metrics)
+    scheduler = Scheduler(config.batch_size, kv_tokens, metrics, config.scheduling_policy)
     engine = entry.build(config, max_model_len, scheduler)
     state = _State()
-    routes = OpenAIRoutes(
-        engine,
-        Generator(engine, scheduler, metrics),
-        config.model_name,
-        max_model_len,
-        config.max_request_body_bytes,
+    tokenizer = engine.tokenizer
+    served = Served(
+        engine=engine,
+        generator=Generator(engine, scheduler, metrics),
+        limits=Limits(
+            max_model_len=max_model_len,
+            vocab_size=tokenizer.vocab_size,
+            eos_token_id=tokenizer.eos_token_id,
+            max_logprobs=config.max_logprobs,
+            extra_eos_ids=engine.extra_eos_ids,
+            defaults=engine.default_sampling(),
+        ),
+        model_name=config.model_name,
+        engine_name=config.engine,
+        body_limit=config.max_request_body_bytes,
         ready=lambda: state.ready,
     )
 
@@ -105,14 +125,20 @@ def build_app(
         # Nobody reads it; 499 (nginx's "client closed request") keeps it out of the 5xx.
         return Response(status_code=499)
 
+    @app.exception_handler(VllmValidationError)
+    async def _vllm_error(_: Request, exc: VllmValidationError) -> Response:
+        return from_vllm_error(exc).response()
+
     @app.exception_handler(EngineError)
     async def _engine_error(_: Request, exc: EngineError) -> Response:
         return OpenAIError(500, f"engine error: {exc}").response()
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> Response:
+        # As vLLM's handlers/http.py: the type is the status's phrase ("Not Found").
+        phrase = HTTPStatus(exc.status_code).phrase
         return OpenAIError(
-            exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+            exc.status_code, str(exc.detail), err_type=phrase, headers=dict(exc.headers or {})
         ).response()
 
     @app.exception_handler(Exception)
@@ -126,21 +152,21 @@ def build_app(
         return Response(status_code=200 if state.ready else 503)
 
     @app.get("/version")
-    async def version() -> dict[str, str]:
-        return {"version": __version__}
+    async def version_endpoint() -> dict[str, str]:
+        return version(config.engine)
 
     @app.get("/v1/models")
     async def models() -> dict[str, object]:
-        return {
-            "object": "list",
-            "data": [model_card(config.model_name, config.model, max_model_len)],
-        }
+        return model_list(config.model_name, config.model, max_model_len)
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_api_route("/v1/completions", routes.completions, methods=["POST"])
-    app.add_api_route("/v1/chat/completions", routes.chat_completions, methods=["POST"])
+    app.add_api_route("/v1/completions", Completions(served), methods=["POST"])
+    app.add_api_route("/v1/chat/completions", ChatCompletions(served), methods=["POST"])
+    app.add_api_route("/v1/responses", Responses(served), methods=["POST"])
+    app.add_api_route("/tokenize", Tokenize(served), methods=["POST"])
+    app.add_api_route("/detokenize", Detokenize(served), methods=["POST"])
     app.router.routes.extend(engine.routes())
     return app

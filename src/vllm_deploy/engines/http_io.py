@@ -10,18 +10,25 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from vllm_deploy.engines.errors import OpenAIError, from_validation_error
-from vllm_deploy.engines.openai_api import UNSUPPORTED_PARAMETERS
+from vllm_deploy.engines.errors import OpenAIError
 
-__all__ = ["DisconnectAwareStreamingResponse", "parse_body", "read_json", "unless_disconnected"]
+__all__ = [
+    "ClientGone",
+    "DisconnectAwareStreamingResponse",
+    "complete_or_gone",
+    "read_json",
+    "unless_disconnected",
+]
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its (non-streamed) response was ready."""
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -43,23 +50,6 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise OpenAIError(400, "The request body must be a JSON object.")
     return data
-
-
-def parse_body(model: type[M], data: dict[str, Any]) -> M:
-    """Validates ``data``; the error names the first offending field.
-
-    Unimplemented parameters are refused, unless they carry their neutral value (clients
-    often send defaults such as ``"logprobs": false`` or ``"frequency_penalty": 0``).
-    """
-    for name in sorted(UNSUPPORTED_PARAMETERS & data.keys()):
-        if data[name] in (None, False, 0, [], {}):
-            data = {k: v for k, v in data.items() if k != name}
-        else:
-            raise OpenAIError(400, f"{name}: parameter is not supported by this engine", param=name)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from None
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -85,6 +75,14 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
     if task.cancelled():
         return None
     return task.result()
+
+
+async def complete_or_gone(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result; ``ClientGone`` (answered 499) if the client left first."""
+    result = await unless_disconnected(request, work)
+    if result is None:
+        raise ClientGone
+    return result
 
 
 class DisconnectAwareStreamingResponse(StreamingResponse):

@@ -1,4 +1,9 @@
-"""Admission into the running batch: at most ``max_num_seqs`` running, the rest wait FIFO.
+"""Admission into the running batch: at most ``max_num_seqs`` running, the rest wait.
+
+The waiting queue is FIFO (vLLM's default ``--scheduling-policy fcfs``, which ignores a
+request's ``priority``) or ordered by ``(priority, arrival)`` with ``priority`` (lower values
+first; vllm/v1/core/sched/request_queue.py). Unlike vLLM, a waiting high-priority request does
+not preempt running ones: it takes the next free slot.
 
 This is what ``vllm:num_requests_running`` and ``vllm:num_requests_waiting`` count, and
 ``vllm:kv_cache_usage_perc`` is the share of ``kv_cache_tokens`` held by running requests.
@@ -7,12 +12,17 @@ This is what ``vllm:num_requests_running`` and ``vllm:num_requests_waiting`` cou
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from vllm_deploy.engines.metrics import EngineMetrics
 
-__all__ = ["Scheduler", "Slot"]
+__all__ = ["Scheduler", "SchedulingPolicy", "Slot"]
+
+SchedulingPolicy = Literal["fcfs", "priority"]
 
 
 class Slot:
@@ -29,15 +39,23 @@ class Slot:
 
 
 class Scheduler:
-    """Usage: ``async with scheduler.admit(len(prompt_ids)) as slot: ...``."""
+    """Usage: ``async with scheduler.admit(len(prompt_ids), priority) as slot: ...``."""
 
-    def __init__(self, max_num_seqs: int, kv_cache_tokens: int, metrics: EngineMetrics) -> None:
+    def __init__(
+        self,
+        max_num_seqs: int,
+        kv_cache_tokens: int,
+        metrics: EngineMetrics,
+        policy: SchedulingPolicy = "fcfs",
+    ) -> None:
         if max_num_seqs < 1:
             raise ValueError(f"max_num_seqs has value {max_num_seqs}; expected an integer >= 1")
         self.max_num_seqs = max_num_seqs
+        self.policy = policy
         self._capacity = max(1, kv_cache_tokens)
         self._metrics = metrics
-        self._slots = asyncio.Semaphore(max_num_seqs)
+        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self.running = 0
         self.waiting = 0
         self._kv_tokens = 0
@@ -58,19 +76,44 @@ class Scheduler:
         self._metrics.num_requests_waiting.set(self.waiting)
         self._publish_kv()
 
+    def _hand_over(self) -> None:
+        """Gives free slots to the first waiters still waiting."""
+        while self._queue and self.running < self.max_num_seqs:
+            _, _, granted = heapq.heappop(self._queue)
+            self.running += 1  # reserved for that waiter
+            granted.set_result(None)
+
+    async def _acquire(self, priority: int) -> None:
+        if self.running < self.max_num_seqs and not self._queue:
+            self.running += 1
+            return
+        key = priority if self.policy == "priority" else 0
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (key, next(self._arrivals), granted)
+        heapq.heappush(self._queue, entry)
+        try:
+            await granted
+        except BaseException:  # cancelled while queued: the client went away
+            if granted.done() and not granted.cancelled():
+                self.running -= 1  # the slot was handed over just before: pass it on
+                self._hand_over()
+            else:
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+            raise
+
     @asynccontextmanager
-    async def admit(self, prompt_tokens: int) -> AsyncIterator[Slot]:
+    async def admit(self, prompt_tokens: int, priority: int = 0) -> AsyncIterator[Slot]:
         self.waiting += 1
         self._publish()
         try:
-            await self._slots.acquire()
-        except BaseException:  # cancelled while queued: the client went away
+            await self._acquire(priority)
+        except BaseException:
             self.waiting -= 1
             self._publish()
             raise
         self.waiting -= 1
         slot = Slot(self, prompt_tokens)
-        self.running += 1
         self._kv_tokens += prompt_tokens
         self._publish()
         try:
@@ -79,5 +122,5 @@ class Scheduler:
             # Free the slot first so a cancelled (disconnected) request never holds it.
             self.running -= 1
             self._kv_tokens -= slot.tokens
-            self._slots.release()
+            self._hand_over()
             self._publish()

@@ -53,6 +53,10 @@ def build_vllm_argv(
     argv += ["--shutdown-timeout", str(config.shutdown_timeout)]
     if config.allowed_origins:
         argv += ["--allowed-origins", json.dumps(config.allowed_origins)]
+    if config.scheduling_policy != "fcfs":
+        argv += ["--scheduling-policy", config.scheduling_policy]
+    if config.max_logprobs != 20:  # vLLM's default
+        argv += ["--max-logprobs", str(config.max_logprobs)]
     if config.middleware:
         # Our middleware writes the access log (JSON, with tokens and trace ids).
         argv += ["--middleware", MIDDLEWARE_PATH, "--disable-uvicorn-access-log"]

@@ -18,11 +18,24 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from vllm_deploy.engines.base import EngineError, SamplingParams
-from vllm_deploy.engines.reference.sampling import sample_next
+from vllm_deploy.engines.base import EngineError, PromptLogprob, Sampled, SamplingParams
+from vllm_deploy.engines.reference.sampling import Sampler
 from vllm_deploy.serve_config import ServeConfig
 
 __all__ = ["HFTokenizer", "ReferenceEngine", "default_max_model_len"]
+
+# The generation_config.json keys vLLM reads as sampling defaults (config/model.py
+# get_diff_sampling_param), with max_new_tokens renamed to max_tokens.
+_SAMPLING_DEFAULTS = ("repetition_penalty", "presence_penalty", "frequency_penalty", "temperature",
+                      "top_k", "top_p", "min_p", "max_new_tokens", "skip_special_tokens")  # fmt: skip
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def default_max_model_len(config: ServeConfig) -> int:
@@ -50,6 +63,8 @@ def _route_transformers_logs() -> None:
 class HFTokenizer:
     """A `transformers` tokenizer behind the engine Tokenizer protocol."""
 
+    additive_decode = False  # byte-level and SentencePiece pieces merge across tokens
+
     def __init__(self, model_dir: str) -> None:
         from transformers import AutoTokenizer
 
@@ -62,15 +77,14 @@ class HFTokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=add_special_tokens))
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return str(self._tok.decode(list(ids), skip_special_tokens=True))
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return str(self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens))
 
-    def apply_chat_template(
-        self, messages: list[dict[str, str]], add_generation_prompt: bool
-    ) -> str:
-        text = self._tok.apply_chat_template(
-            messages, add_generation_prompt=add_generation_prompt, tokenize=False
-        )
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        return [str(t) for t in self._tok.convert_ids_to_tokens(list(ids))]
+
+    def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
+        text = self._tok.apply_chat_template(messages, tokenize=False, **kwargs)
         return str(text)
 
 
@@ -81,12 +95,25 @@ class ReferenceEngine:
         self._model_dir = config.model
         # The tokenizer loads here (fast), so requests can be validated while weights load.
         self.tokenizer = HFTokenizer(config.model)
+        generation = _read_json(Path(config.model) / "generation_config.json")
+        self._defaults = {
+            k: generation[k] for k in _SAMPLING_DEFAULTS if generation.get(k) is not None
+        }
+        if "max_new_tokens" in self._defaults:
+            self._defaults["max_tokens"] = self._defaults.pop("max_new_tokens")
+        eos = generation.get("eos_token_id")
+        self.extra_eos_ids = frozenset(
+            [eos] if isinstance(eos, int) else eos if isinstance(eos, list) else []
+        ) - {self.tokenizer.eos_token_id}
         self._model: Any = None
         self._torch: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-engine")
 
     def routes(self) -> list[BaseRoute]:
         return []
+
+    def default_sampling(self) -> dict[str, Any]:
+        return dict(self._defaults)
 
     async def load(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load_model)
@@ -113,18 +140,46 @@ class ReferenceEngine:
             )
         return out.logits[0, -1, :].float(), out.cache
 
-    async def generate(
-        self, prompt_ids: list[int], params: SamplingParams
-    ) -> AsyncGenerator[int, None]:
+    def _score(self, prompt_ids: list[int], top_k: int) -> list[PromptLogprob | None]:
+        torch = self._torch
+        with torch.inference_mode():
+            logits = self._model(input_ids=torch.tensor([prompt_ids], dtype=torch.long)).logits
+        logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+        out: list[PromptLogprob | None] = [None]
+        for pos in range(1, len(prompt_ids)):
+            row, token = logprobs[pos - 1], prompt_ids[pos]
+            entry = {token: float(row[token])}
+            rank = int((row > row[token]).sum().item()) + 1
+            k = row.shape[-1] if top_k == -1 else top_k
+            if k:
+                values, ids = torch.topk(row, k)
+                for t, v in zip(ids.tolist(), values.tolist(), strict=True):
+                    entry.setdefault(t, v)
+            out.append(PromptLogprob(entry, rank))
+        return out
+
+    async def prompt_logprobs(
+        self, prompt_ids: list[int], top_k: int
+    ) -> list[PromptLogprob | None]:
         if self._model is None:
             raise EngineError("model is not loaded")
-        torch = self._torch
-        generator = torch.Generator()
-        generator.manual_seed(params.seed if params.seed is not None else random.getrandbits(63))
         loop = asyncio.get_running_loop()
-        eos = self.tokenizer.eos_token_id
+        try:
+            return await loop.run_in_executor(self._executor, self._score, prompt_ids, top_k)
+        except RuntimeError as exc:
+            raise EngineError(str(exc)) from exc
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams
+    ) -> AsyncGenerator[Sampled, None]:
+        if self._model is None:
+            raise EngineError("model is not loaded")
+        seed = params.seed if params.seed is not None else random.getrandbits(63)
+        sampler = Sampler(self._torch, params, prompt_ids, seed)
+        loop = asyncio.get_running_loop()
         past: Any = None
         next_input = prompt_ids
+        output: list[int] = []
         for _ in range(params.max_tokens):
             try:
                 logits, past = await loop.run_in_executor(
@@ -132,8 +187,7 @@ class ReferenceEngine:
                 )
             except RuntimeError as exc:
                 raise EngineError(str(exc)) from exc
-            token = sample_next(torch, logits, params, generator)
-            if token == eos and not params.ignore_eos:
-                return
-            yield token
+            token, logprobs = sampler.step(logits, output)
+            output.append(token)
+            yield Sampled(token, logprobs)
             next_input = [token]

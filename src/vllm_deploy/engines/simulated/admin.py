@@ -35,7 +35,7 @@ def fault_routes(engine: SimulatedEngine) -> list[BaseRoute]:
                     FaultSettings.model_validate({**engine.faults.model_dump(), **changes})
                 )
             except ValidationError as exc:
-                return from_validation_error(exc).response()
+                return from_validation_error(exc, prefix=()).response()
         return JSONResponse(engine.faults.model_dump())
 
     return [Route("/admin/sim/faults", faults, methods=["GET", "POST"])]
