@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP_VERSION := 26.3
 
-.PHONY: run test lint bench setup model generate debian-packages clean
+.PHONY: run test lint bench rehearse setup model generate debian-packages clean
 
 setup: $(STAMP)
 
@@ -46,9 +46,10 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -c requirements-checkov.lock checkov
 	touch $@
 
-# promtool and prometheus (Debian's `prometheus`) for the rule tests and the live evaluation.
+# promtool and prometheus (Debian's `prometheus`) for the rule tests and the live evaluation;
+# nginx and ip (iproute2) for the local cluster's Services and pod network namespaces.
 debian-packages:
-	scripts/ensure-debian-packages.sh promtool:prometheus prometheus:prometheus
+	scripts/ensure-debian-packages.sh promtool:prometheus prometheus:prometheus nginx:nginx ip:iproute2
 
 test: $(STAMP) $(CHECKOV_STAMP) debian-packages lint
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/pytest -q
@@ -67,6 +68,10 @@ bench: $(STAMP) model
 	$(PY) benchmarks/bench_middleware.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/validate_sim.py
+
+# The full-size rehearsals on the local cluster (root): numbers for docs/rehearsals.md.
+rehearse: $(STAMP) debian-packages
+	$(PY) benchmarks/rehearsals.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -90,17 +90,28 @@ def kill(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) -> 
     on_pod = _on(_nginx_requests(report), pod)
     # In flight at the kill, which happened between the signal's request and its answer.
     in_flight = {e["request_id"] for e in on_pod if e["start"] <= t and e["end"] >= killed["sent"]}
+    # Until the pod leaves the endpoints, new connections still reach its IP and are refused,
+    # as kube-proxy routes them (the Service's nginx does not retry another pod either).
+    gone = next((u for u in pod["unready_seen"] if u >= killed["sent"]), None)
+    before_gone = {
+        e["request_id"]
+        for e in on_pod
+        if e["start"] > t and (gone is None or e["start"] <= gone + 0.5)
+    }
     failed = _first_attempts_not_ok(records)
-    elsewhere = sorted(failed - in_flight)
+    elsewhere = sorted(failed - in_flight - before_gone)
     # startedAt has whole seconds: the new run may read up to 1 s before the kill.
     restarted = [s for s in pod["container_starts"] if s > t - 1]
     return [
         _check(
-            "only requests in flight on the killed pod failed",
+            "only requests on the killed pod failed: in flight, or sent before it left the endpoints",
             bool(failed) and not elsewhere,
             {
                 "failed_first_attempts": len(failed),
                 "in_flight_on_pod": len(in_flight),
+                "failed_in_flight": len(failed & in_flight),
+                "failed_before_endpoint_removal": sorted(failed & before_gone),
+                "unready_at": gone,
                 "failed_elsewhere": elsewhere[:10],
             },
         ),

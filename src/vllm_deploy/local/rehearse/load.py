@@ -159,6 +159,9 @@ def summarise(records: list[RequestRecord]) -> dict[str, Any]:
         "truncated": sum(r.outcome == "truncated" for r in records),
         "retried": sum(r.attempts > 1 for r in records),
         "first_attempt_failed": sum(r.first_outcome not in ("ok", "") for r in records),
+        "first_attempt_failed_ids": [
+            r.request_id(1) for r in records if r.first_outcome not in ("ok", "")
+        ][:100],
         "by_status": dict(sorted(by_status.items())),
         "ttft_p50_s": median(ttfts),
         "e2e_p50_s": median(e2e),
