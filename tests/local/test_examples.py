@@ -44,8 +44,7 @@ def info(rc: RunningCluster) -> dict[str, Any]:
 
 def test_local_example_converges(cluster: RunningCluster) -> None:
     rc = cluster
-    rc.core.create_namespace({"metadata": {"name": "llm"}})
-    objects = objects_of("local")
+    objects = objects_of("local")  # its Namespace first
     applied = apply_objects(rc.api, objects)
     assert {a.action for a in applied} == {"created"}
     assert len(applied) == len(objects)
