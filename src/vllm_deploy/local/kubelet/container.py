@@ -184,6 +184,9 @@ class ContainerRunner:
             await self.kill(self._stop_grace if self._stop_grace is not None else 30.0, env)
         stopper.cancel()
         code = await waiter
+        # The main process is gone: so is the container, with whatever it left running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         if probes is not None:
             probes.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -210,7 +213,11 @@ class ContainerRunner:
     async def kill(
         self, grace_s: float, env: dict[str, str] | None = None, reason: str | None = None
     ) -> None:
-        """killContainer: preStop (bounded by the grace), SIGTERM, >= 2 s, SIGKILL."""
+        """killContainer: preStop (bounded by the grace), SIGTERM, >= 2 s, SIGKILL.
+
+        As the runtime does, the stop signal goes to the container's main process only (its
+        PID 1: children are its business); SIGKILL takes every process of the container, as
+        the end of its PID namespace does."""
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
@@ -222,7 +229,7 @@ class ContainerRunner:
         grace = max(grace_s - (time.monotonic() - begin), _MIN_GRACE_S)
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGTERM)
             if not await wait_until(proc.wait(), grace):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
