@@ -108,6 +108,21 @@ def test_local_example_converges(cluster: RunningCluster) -> None:
         )
 
     hpa = wait_for(hpa_active, timeout_s=30, what="the HPA's metric")
+
+    # The aggregated APIs a cluster with prometheus-adapter serves, through the official client.
+    groups = {g.name for g in client.ApisApi(rc.api).get_api_versions().groups}
+    assert {"custom.metrics.k8s.io", "external.metrics.k8s.io", "networking.k8s.io"} <= groups
+    path = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/llm/pods/*/vllm_num_requests_waiting"
+    answer = rc.api.call_api("GET", rc.api.configuration.host + path)
+    answer.read()
+    data = json.loads(answer.data)
+    assert {i["describedObject"]["name"] for i in data["items"]} == {p.metadata.name for p in pods}
+    assert all(i["metric"]["name"] == "vllm_num_requests_waiting" for i in data["items"])
+    # The Service proxy subresource reaches a ready pod.
+    raw = rc.core.connect_get_namespaced_service_proxy_with_path(
+        "vllm-sim:http", "llm", "v1/models", _preload_content=False
+    )
+    assert raw.status == 200 and json.loads(raw.data)["data"][0]["id"] == "sim"
     assert hpa.status.current_replicas == 2 and hpa.status.desired_replicas == 2
     assert hpa.status.current_metrics[0].pods.current.average_value is not None
 

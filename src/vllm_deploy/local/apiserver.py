@@ -10,7 +10,7 @@ from collections.abc import Generator, Sequence
 import uvicorn
 from starlette.routing import BaseRoute
 
-from vllm_deploy.local.api.server import Evictor, LogReader, build_api
+from vllm_deploy.local.api.server import Aggregated, Evictor, LogReader, build_api
 from vllm_deploy.local.store import Store
 
 __all__ = ["ApiServerTask"]
@@ -26,12 +26,17 @@ class ApiServerTask:
     """Usage: ``api = ApiServerTask(store, port, logs, evict)``; ``await api.start()``."""
 
     def __init__(
-        self, store: Store, port: int, logs: LogReader, evict: Evictor,
+        self,
+        store: Store,
+        port: int,
+        logs: LogReader,
+        evict: Evictor,
         extra: Sequence[BaseRoute] = (),
-    ) -> None:  # fmt: skip
+        aggregated: Aggregated | None = None,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        app = build_api(store, f"127.0.0.1:{port}", logs, evict, extra)
+        app = build_api(store, f"127.0.0.1:{port}", logs, evict, extra, aggregated)
         self._server = _QuietServer(
             uvicorn.Config(
                 app,

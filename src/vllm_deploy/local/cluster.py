@@ -20,6 +20,11 @@ from typing import Any
 import yaml
 
 from vllm_deploy.harness import free_port
+from vllm_deploy.local.api.aggregated import (
+    METRICS_GROUPS,
+    aggregated_routes,
+    metrics_resource_list,
+)
 from vllm_deploy.local.apiserver import ApiServerTask
 from vllm_deploy.local.controllers.base import KINDS, Controller
 from vllm_deploy.local.controllers.deployment import DeploymentController
@@ -110,6 +115,15 @@ class LocalCluster:
                     "status": {"phase": "Active"},
                 },
             )
+        # The Ingress class this cluster's nginx implements (ingress-nginx's default name).
+        self.store.create(
+            KINDS["IngressClass"],
+            "",
+            {
+                "metadata": {"name": "nginx"},
+                "spec": {"controller": "k8s.io/ingress-nginx"},
+            },
+        )
         self.network = PodNetwork.create()
         self.kubelet = Kubelet(self.store, self.network, self.state_dir, opts.restart_backoff_s)
         self.kubelet.register_nodes(
@@ -131,14 +145,21 @@ class LocalCluster:
             self.nginx,
             self.prometheus,
         ]
-        self._controllers.append(HpaController(self.store, self.prometheus, opts.hpa_sync_s))
+        hpa = HpaController(self.store, self.prometheus, opts.hpa_sync_s)
+        self._controllers.append(hpa)
         evictions = Evictions(self.store)
+        metrics = hpa.metrics
+
+        def metrics_resources(group: str, version: str) -> dict[str, Any] | None:
+            return metrics_resource_list(metrics, group, version)
+
         self.api = ApiServerTask(
             self.store,
             opts.api_port or free_port(),
             self.kubelet.read_logs,
             evictions.evict,
-            admin_routes(self.kubelet),
+            [*admin_routes(self.kubelet), *aggregated_routes(self.store, metrics)],
+            (METRICS_GROUPS, metrics_resources),
         )
         await self.api.start()
         await self.nginx.start()

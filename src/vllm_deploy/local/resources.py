@@ -153,6 +153,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("ing",),
         subresources=("status",),
     ),
+    ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # The CRDs vllm-deploy renders: stored as they are.
     ResourceType("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors", short_names=("pmon",)),

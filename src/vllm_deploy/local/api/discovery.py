@@ -47,9 +47,10 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def api_groups() -> dict[str, Any]:
+def api_groups(extra: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The APIGroupList; ``extra`` adds aggregated groups (group -> versions, preferred first)."""
     groups = []
-    for name, versions in group_versions().items():
+    for name, versions in {**group_versions(), **(extra or {})}.items():
         entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
         groups.append({"name": name, "versions": entries, "preferredVersion": entries[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}

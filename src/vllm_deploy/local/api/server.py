@@ -327,6 +327,9 @@ class ApiServer:
 
 
 _Handler = Callable[[ApiServer, Request, _Target], Awaitable[Response]]
+# Aggregated API groups: (group -> versions, (group, version) -> APIResourceList or None).
+Aggregated = tuple[dict[str, list[str]], Callable[[str, str], dict[str, Any] | None]]
+
 _OBJECT_VERBS: dict[tuple[str, str | None], _Handler] = {
     ("GET", None): ApiServer._get,
     ("PUT", None): ApiServer._put,
@@ -344,10 +347,18 @@ _OBJECT_VERBS: dict[tuple[str, str | None], _Handler] = {
 
 
 def build_api(
-    store: Store, address: str, logs: LogReader, evict: Evictor, extra: Sequence[BaseRoute] = ()
+    store: Store,
+    address: str,
+    logs: LogReader,
+    evict: Evictor,
+    extra: Sequence[BaseRoute] = (),
+    aggregated: Aggregated | None = None,
 ) -> Starlette:
-    """The API server's app; ``extra`` routes are the stand-in's own (``/local/...``)."""
+    """The API server's app; ``extra`` routes are the stand-in's own (``/local/...``) or
+    served ahead of the core API (the Service proxy); ``aggregated`` adds API groups served
+    by others (the metrics APIs): their versions and each one's resource list."""
     server = ApiServer(store, address, logs, evict)
+    groups, resource_list = aggregated or ({}, lambda group, version: None)
 
     async def version(_: Request) -> Response:
         return _json(discovery.version())
@@ -356,7 +367,13 @@ def build_api(
         return _json(discovery.api_versions(address))
 
     async def apis(_: Request) -> Response:
-        return _json(discovery.api_groups())
+        return _json(discovery.api_groups(groups))
+
+    async def group_version(request: Request) -> Response:
+        doc = resource_list(request.path_params["group"], request.path_params["version"])
+        if doc is None:
+            return await server.resource(request)
+        return _json(doc)
 
     async def healthy(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -373,8 +390,9 @@ def build_api(
             Route("/healthz", healthy),
             Route("/readyz", healthy),
             Route("/livez", healthy),
+            *extra,
+            Route("/apis/{group}/{version}", group_version, methods=methods),
             Route("/api/{rest:path}", server.resource, methods=methods),
             Route("/apis/{rest:path}", server.resource, methods=methods),
-            *extra,
         ]
     )

@@ -59,6 +59,15 @@ class MetricsApi:
             )
         return series
 
+    def pod_metric_names(self) -> set[str]:
+        """The Pods metrics the adapter rules expose (its discovery document lists them)."""
+        names = set()
+        for rule in self._adapter_rules(""):
+            match = _SERIES.match(rule.get("seriesQuery", ""))
+            if match is not None:
+                names.add(self._exposed_name(rule, match.group(1)))
+        return names
+
     async def pod_values(self, namespace: str, metric: str, pods: list[str]) -> dict[str, float]:
         """The metric per pod (pods without a sample are absent)."""
         for rule in self._adapter_rules(namespace):
