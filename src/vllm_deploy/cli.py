@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain: "[default: ...]" and backticks are shown as written.
+    rich_markup_mode=None,
 )
 
 
@@ -313,6 +315,7 @@ def local_up(
     STATE_DIR/kubeconfig and STATE_DIR/local.json (API URL, Service -> local port map, nginx
     and Prometheus URLs, log paths). Example:
 
+    \b
         sudo vllm-deploy local up --state-dir /tmp/vd --nodes 2 --gpus-per-node 1
     """
     import asyncio
@@ -402,6 +405,7 @@ def rehearse(
     revision), kill (SIGKILL one pod), stall (hang one engine), burst (load x5, then none).
     Exits 1 when a check fails. Example:
 
+    \b
         sudo vllm-deploy rehearse rollout -f examples/local.yaml --replicas 3 --requests 2000 --report r.json
     """
     import asyncio
@@ -443,9 +447,11 @@ def rehearse(
 _SIM_EXAMPLES = """
 Examples:
 
+\b
   vllm-deploy simulate -f examples/prod.yaml --profile llama-3.1-8b-h100 \\
       --trace burst:rate=18,factor=5,at=600,for=2400 --compare --report sim.json
 
+\b
   vllm-deploy simulate -f examples/prod.yaml --profile my-gpu.yaml \\
       --trace traffic.csv --recommend --plot sim.png
 """
@@ -597,6 +603,15 @@ def calibrate(
         _fail(str(exc))
     out.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
     typer.echo(f"wrote {out}")
+
+
+def _register_ops() -> None:
+    from vllm_deploy.kube.commands import register
+
+    register(app)
+
+
+_register_ops()
 
 
 def main() -> None:

@@ -37,6 +37,9 @@ METRICS_GROUPS: dict[str, list[str]] = {
     "custom.metrics.k8s.io": ["v1beta2", "v1beta1"],
     "external.metrics.k8s.io": ["v1beta1"],
 }
+# Not passed on: hop-by-hop headers, and Authorization, which kube-apiserver's authentication
+# filter removes once it has authenticated the request (k8s.io/apiserver
+# pkg/endpoints/filters/authentication.go), so a pod never sees the caller's credentials.
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -49,6 +52,7 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
+        "authorization",
     }
 )
 

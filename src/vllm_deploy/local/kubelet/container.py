@@ -55,6 +55,9 @@ class ContainerRunner:
         self._killed_for: str | None = None
         self._backoff = 0.0
         self.exit_code: int | None = None
+        # The running process's environment and working directory (preStop runs with them).
+        self._run_env: dict[str, str] | None = None
+        self._run_cwd: str | None = None
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -148,6 +151,7 @@ class ContainerRunner:
             self._changed()
             await wait_until(self._stop.wait(), 2.0)
             return 1
+        self._run_env, self._run_cwd = env, cwd
         with self._open_log() as log:
             try:
                 self.proc = await asyncio.create_subprocess_exec(
@@ -241,13 +245,13 @@ class ContainerRunner:
         ok, message = True, ""
         try:
             if "exec" in hook:
-                env_, _, cwd = self.worker.command_of(self.spec)
-                argv = self.worker.rewrite(
-                    self.spec, hook["exec"]["command"], env if env is not None else env_
-                )
-                code, out = await exec_in(
-                    self.worker.netns, argv, env if env is not None else env_, cwd, grace_s
-                )
+                # The hook runs in the running container: with the environment it started with
+                # (a ConfigMap deleted since does not matter, as on a node).
+                if self._run_env is None:
+                    self._run_env, _, self._run_cwd = self.worker.command_of(self.spec)
+                run_env = env if env is not None else self._run_env
+                argv = self.worker.rewrite(self.spec, hook["exec"]["command"], run_env)
+                code, out = await exec_in(self.worker.netns, argv, run_env, self._run_cwd, grace_s)
                 ok, message = (
                     code == 0,
                     out.strip()[-300:] or ("timed out" if code is None else f"exit {code}"),

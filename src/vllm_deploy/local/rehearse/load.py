@@ -58,6 +58,11 @@ class Load:
     started_wall: float = field(default_factory=time.time)  # the same instant, epoch seconds
     concurrency: int = 0  # the target now (burst changes it)
     in_flight: int = 0
+    stopped: bool = False  # stop(): each worker ends after its request in flight
+
+    def stop(self) -> None:
+        """Ends ``run`` once the requests in flight have finished (none is cut)."""
+        self.stopped = True
 
     def _body(self, index: int) -> dict[str, Any]:
         return {"model": self.model, "stream": True, "max_tokens": self.max_tokens,
@@ -129,7 +134,7 @@ class Load:
             nonlocal sent
             async with httpx.AsyncClient(limits=limits) as client:
                 while True:
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if self.stopped or (deadline is not None and time.monotonic() >= deadline):
                         return
                     if total is not None and sent >= total:
                         return
