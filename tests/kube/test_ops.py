@@ -328,3 +328,35 @@ def test_bad_input_is_one_line_naming_the_thing(cluster: RunningCluster, tmp_pat
         2,
         f"error: {tmp_path / 'absent.yaml'}: no such file\n",
     )
+
+
+def test_a_refused_object_says_what_was_applied_and_what_was_not(cluster: RunningCluster) -> None:
+    from vllm_deploy.kube.apply import ApplyFailed, apply_objects
+
+    def config_map(name: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"},
+        }
+
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"ports": [{"port": 70000}]},
+    }
+    with pytest.raises(ApplyFailed) as refused:
+        apply_objects(
+            cluster.api,
+            [
+                config_map("a"),
+                bad,
+                {**config_map("z"), "kind": "PodMonitor", "apiVersion": "monitoring.coreos.com/v1"},
+            ],
+        )
+    message = str(refused.value)
+    assert message.startswith("service/bad was refused: 422 ")
+    assert "spec.ports[0].port" in message
+    assert message.endswith("applied before it: configmap/a; not applied: podmonitor/z")
+    assert not gone(cluster.core.read_namespaced_config_map, "a", "default")

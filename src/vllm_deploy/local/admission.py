@@ -194,7 +194,58 @@ def _validate_hpa(obj: Obj) -> list[FieldError]:
     return errors
 
 
+def _validate_service(obj: Obj) -> list[FieldError]:
+    """ValidateService's port rules (pkg/apis/core/validation/validation.go): ports required
+    unless headless or ExternalName, each in 1-65535, named when there are several, names and
+    port/protocol pairs unique."""
+    spec = obj.get("spec", {})
+    ports = spec.get("ports") or []
+    errors = []
+    if not ports and spec.get("clusterIP") != "None" and spec.get("type") != "ExternalName":
+        errors.append(FieldError("spec.ports", "Required value", "FieldValueRequired"))
+    names: set[str] = set()
+    pairs: set[tuple[Any, str]] = set()
+    for i, port in enumerate(ports):
+        path = f"spec.ports[{i}]"
+        number = port.get("port")
+        if not isinstance(number, int) or not 1 <= number <= 65535:
+            errors.append(
+                FieldError(
+                    f"{path}.port",
+                    f"Invalid value: {number!r}: must be between 1 and 65535, inclusive",
+                )
+            )
+        target = port.get("targetPort")
+        if isinstance(target, int) and not 1 <= target <= 65535:
+            errors.append(
+                FieldError(
+                    f"{path}.targetPort",
+                    f"Invalid value: {target!r}: must be between 1 and 65535, inclusive",
+                )
+            )
+        name = port.get("name", "")
+        if len(ports) > 1 and not name:
+            errors.append(FieldError(f"{path}.name", "Required value", "FieldValueRequired"))
+        if name and name in names:
+            errors.append(
+                FieldError(f"{path}.name", f"Duplicate value: {name!r}", "FieldValueDuplicate")
+            )
+        names.add(name)
+        pair = (number, port.get("protocol", "TCP"))
+        if pair in pairs:
+            errors.append(
+                FieldError(
+                    f"{path}",
+                    f"Duplicate value: {{port: {number}, protocol: {pair[1]}}}",
+                    "FieldValueDuplicate",
+                )
+            )
+        pairs.add(pair)
+    return errors
+
+
 VALIDATORS: dict[str, Callable[[Obj], list[FieldError]]] = {
+    "Service": _validate_service,
     "Deployment": _validate_workload,
     "ReplicaSet": _validate_workload,
     "HorizontalPodAutoscaler": _validate_hpa,

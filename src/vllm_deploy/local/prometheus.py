@@ -87,12 +87,12 @@ class PrometheusController(Controller):
                 p
                 for p in self.store.items(KINDS["Pod"], ns)
                 if match_selector_object(
-                    pm["spec"].get("selector"), p["metadata"].get("labels") or {}
+                    (pm.get("spec") or {}).get("selector"), p["metadata"].get("labels") or {}
                 )
                 and (p.get("status") or {}).get("podIP")
                 and p["status"].get("phase") not in ("Succeeded", "Failed")
             ]
-            for i, endpoint in enumerate(pm["spec"].get("podMetricsEndpoints") or []):
+            for i, endpoint in enumerate((pm.get("spec") or {}).get("podMetricsEndpoints") or []):
                 job = f"podMonitor/{ns}/{name}/{i}"
                 group = []
                 for pod in pods:
@@ -144,7 +144,9 @@ class PrometheusController(Controller):
         rules = {}
         for pr in self.store.items(KINDS["PrometheusRule"]):
             key = f"{pr['metadata']['namespace']}_{pr['metadata']['name']}.yaml"
-            rules[key] = yaml.safe_dump({"groups": pr["spec"].get("groups") or []}, sort_keys=False)
+            rules[key] = yaml.safe_dump(
+                {"groups": (pr.get("spec") or {}).get("groups") or []}, sort_keys=False
+            )
         for key in set(self._rules) - set(rules):
             (self.dir / "rules" / key).unlink(missing_ok=True)
         for key, text in rules.items():
