@@ -143,6 +143,22 @@ def _pending(core: client.CoreV1Api, namespace: str) -> str:
     return "".join(sorted(reasons))
 
 
+async def _terminations_seen(observer: ClusterObserver, timeout_s: float) -> None:
+    """Until every pod being deleted has gone (its exit is in the watch), or timeout_s: a
+    rollout is complete while its old pods still drain."""
+    await asyncio.sleep(1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pending = [
+            p
+            for p in observer.pods.values()
+            if p.deletion_deadline is not None and p.deleted is None
+        ]
+        if not pending:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def rehearse(options: RehearsalOptions) -> dict[str, Any]:
     """Runs the scenario and returns the report (``passed`` says whether its checks hold)."""
     if options.scenario not in SCENARIOS:
@@ -234,7 +250,7 @@ async def _run(
     )
     try:
         await SCENARIOS[options.scenario](ctx)
-        await asyncio.sleep(2)  # the last terminations land in the watch
+        await _terminations_seen(observer, spec.grace_period_s + 10)
     finally:
         observer.stop()
     revisions = await asyncio.to_thread(observer.revisions)
