@@ -94,3 +94,20 @@ def test_watch_resumes_and_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ApiError) as err:
         store.watch(cms, "default", lambda _: True, "1")
     assert (err.value.code, err.value.reason) == (410, "Expired")
+
+
+def test_a_terminating_pod_outlives_its_status_updates() -> None:
+    """ShouldDeleteDuringUpdate (k8s.io/apiserver pkg/registry/generic/registry/store.go): an
+    update deletes only an object without finalizers whose grace period is over; the kubelet's
+    status writes during a pod's grace period keep it (its exit must reach watchers)."""
+    store = _store()
+    _pod(store)
+    store.delete(KINDS["Pod"], "default", "p")
+    pod = store.peek(KINDS["Pod"], "default", "p")
+    assert pod is not None
+    updated = {**pod, "status": {"phase": "Succeeded"}}
+    store.update(KINDS["Pod"], "default", updated, subresource="status")
+    after = store.peek(KINDS["Pod"], "default", "p")
+    assert after is not None and after["status"] == {"phase": "Succeeded"}
+    store.delete(KINDS["Pod"], "default", "p", grace_period_s=0)  # the kubelet, once it stopped
+    assert store.peek(KINDS["Pod"], "default", "p") is None

@@ -82,6 +82,18 @@ class Watch:
             self.queue.put_nowait(("DELETED", copy.deepcopy(last)))  # type: ignore[arg-type]
 
 
+def _delete_during_update(obj: Obj) -> bool:
+    """ShouldDeleteDuringUpdate (k8s.io/apiserver pkg/registry/generic/registry/store.go): a
+    deleted object whose finalizers are gone and whose grace period is over (0). A pod still
+    in its grace period stays until the kubelet removes it, whatever status it reports."""
+    meta = obj["metadata"]
+    return bool(
+        meta.get("deletionTimestamp")
+        and not meta.get("finalizers")
+        and meta.get("deletionGracePeriodSeconds", 0) == 0
+    )
+
+
 def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
 
@@ -211,7 +223,7 @@ class Store:
         if dry_run:
             return new
         self._commit(rt, current, new)
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        if _delete_during_update(new):
             self._remove(rt, new)  # the last finalizer went away
         return copy.deepcopy(new)
 
