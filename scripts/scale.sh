@@ -3,6 +3,7 @@
 # (a replica count would be undone at its next sync); without one, --replicas N.
 # Usage: scripts/scale.sh SPEC --min N --max M | --replicas N [--context C ...]
 # Exit: 0 done, 1 failed, 2 bad input (e.g. --replicas under an autoscaler). See `vllm-deploy scale --help`.
+# VLLMDEPLOY_BIN: the vllm-deploy executable to run (default: the one on PATH).
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 SPEC --min N --max M | --replicas N" >&2
@@ -10,4 +11,4 @@ if [ $# -lt 2 ]; then
 fi
 spec=$1
 shift
-exec "${VLLM_DEPLOY:-vllm-deploy}" scale -f "$spec" "$@"
+exec "${VLLMDEPLOY_BIN:-vllm-deploy}" scale -f "$spec" "$@"

@@ -57,7 +57,7 @@ def run(
     rc: RunningCluster, *args: str, script: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The CLI (or one of scripts/*.sh, which call it) against the cluster's kubeconfig."""
-    env = {**os.environ, "VLLM_DEPLOY": str(Path(sys.executable).with_name("vllm-deploy"))}
+    env = {**os.environ, "VLLMDEPLOY_BIN": str(Path(sys.executable).with_name("vllm-deploy"))}
     env.pop("KUBECONFIG", None)
     argv = [str(ROOT / "scripts" / script)] if script else [sys.executable, "-m", "vllm_deploy"]
     return subprocess.run(
