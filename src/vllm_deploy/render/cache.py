@@ -79,9 +79,12 @@ def pod_downloads(spec: DeploymentSpec) -> bool:
 
 
 def start_allowance_s(spec: DeploymentSpec) -> int:
-    """Time a start may spend before the server's own startup: a download, or the wait for the
-    Job's; none when the weights are a path on the volume."""
-    return spec.cache.download_timeout_s if spec.model.huggingface else 0
+    """Time a rollout's start may spend before the server's own startup: the pod's download
+    (node, ephemeral) or its wait for the Job's (shared). Kept for weights given as a path
+    too: with a deadline of about a minute, the local stand-in's rollout rehearsal records no
+    exit for old pods whose logs show a clean one (not explained yet); a longer deadline
+    costs nothing there."""
+    return spec.cache.download_timeout_s
 
 
 def pod_security_level(spec: DeploymentSpec) -> str:

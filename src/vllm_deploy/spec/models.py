@@ -233,7 +233,7 @@ class Cache(_Strict):
     size: Quantity = "100Gi"
     storage_class: str | None = None
     # Unset: ReadWriteMany for shared (the only mode it accepts), ReadWriteOnce for ephemeral.
-    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] | None = None
     node_path: Annotated[str, Field(pattern=r"^/.*[^/]$")] = "/var/lib/vllm-deploy/models"
     # The longest a download may take: the Job's deadline, and how long a pod waits for it.
     download_timeout_s: Annotated[int, Field(ge=60, le=86400)] = 900
@@ -254,11 +254,6 @@ class Cache(_Strict):
             raise ValueError(
                 "cache.access_mode applies to a volume claim: cache.kind node uses a directory "
                 "on each node (cache.node_path)"
-            )
-        if self.kind == "ephemeral" and self.volume_access_mode == "ReadOnlyMany":
-            raise ValueError(
-                "cache.access_mode ReadOnlyMany with cache.kind ephemeral: the pod's own new "
-                "volume must be written by its download; use ReadWriteOnce"
             )
         return self
 
