@@ -8,9 +8,10 @@
 #     do not call it; kernels that vLLM would JIT-compile with nvcc need Dockerfile.vllm-base;
 #   - the CUDA 12 flavour of the CuTe DSL (nvidia-cutlass-dsl loads the newest flavour the
 #     driver supports; torch's CUDA 13 build needs a CUDA 13 driver, so cu12 never loads);
-#   - the ROCm (AMD) backends of triton and tokenspeed-triton;
 #   - packages' own test suites (directories named tests).
-# Headers stay: NVRTC, a library that compiles in-process, reads them.
+# Headers stay: NVRTC, a library that compiles in-process, reads them. The ROCm backends of
+# triton and tokenspeed-triton stay too: each package names them as entry points, and
+# `import triton` imports every backend its entry points name.
 # Usage: scripts/trim-venv.sh SITE-PACKAGES-DIR
 set -euo pipefail
 
@@ -22,7 +23,6 @@ site=$1
 
 find "$site" -type f -name '*.a' -delete
 find "$site" -type d -name tests -prune -exec rm -rf {} +
-rm -rf "$site"/triton/backends/amd "$site"/tokenspeed_triton/backends/amd
 nvcc_dir="$site/nvidia/cu13"
 rm -rf "$nvcc_dir/bin/nvcc" "$nvcc_dir/bin/nvcc.profile" "$nvcc_dir/bin/cudafe++" \
   "$nvcc_dir/bin/nvlink" "$nvcc_dir/bin/fatbinary" "$nvcc_dir/bin/bin2c" "$nvcc_dir/bin/crt" \

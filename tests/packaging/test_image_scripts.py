@@ -19,14 +19,26 @@ def _touch(root: Path, *paths: str) -> None:
 
 
 def test_trim_removes_only_what_nothing_loads(tmp_path: Path) -> None:
-    gone = ["torch/lib/libfoo.a", "numpy/tests/test_x.py", "triton/backends/amd/lib/x.so",
-            "nvidia/cu13/bin/nvcc", "nvidia/cu13/bin/cudafe++", "nvidia/cu13/nvvm/bin/cicc",
-            "nvidia_cutlass_dsl/cu12/lib/libcute_dsl_runtime.so",
-            "nvidia_cutlass_dsl/dsl_packages/cutlass/_mlir/_mlir_libs/_cutlass_ir.cu12.cpython-312-x86_64-linux-gnu.so"]  # fmt: skip
-    kept = ["torch/lib/libtorch_cuda.so", "torch/include/ATen/ATen.h", "torch/testing/__init__.py",
-            "triton/backends/nvidia/bin/ptxas", "nvidia/cu13/bin/ptxas", "nvidia/cu13/nvvm/lib64/libnvvm.so.4",
-            "nvidia_cutlass_dsl/cu13/lib/libcute_dsl_runtime.so",
-            "nvidia_cutlass_dsl/dsl_packages/cutlass/_mlir/_mlir_libs/_cutlass_ir.cu13.cpython-312-x86_64-linux-gnu.so"]  # fmt: skip
+    gone = [
+        "torch/lib/libfoo.a",
+        "numpy/tests/test_x.py",
+        "nvidia/cu13/bin/nvcc",
+        "nvidia/cu13/bin/cudafe++",
+        "nvidia/cu13/nvvm/bin/cicc",
+        "nvidia_cutlass_dsl/cu12/lib/libcute_dsl_runtime.so",
+        "nvidia_cutlass_dsl/dsl_packages/cutlass/_mlir/_mlir_libs/_cutlass_ir.cu12.cpython-312-x86_64-linux-gnu.so",
+    ]
+    kept = [
+        "torch/lib/libtorch_cuda.so",
+        "torch/include/ATen/ATen.h",
+        "torch/testing/__init__.py",
+        "triton/backends/amd/compiler.py",  # an entry point: `import triton` imports it
+        "triton/backends/nvidia/bin/ptxas",
+        "nvidia/cu13/bin/ptxas",
+        "nvidia/cu13/nvvm/lib64/libnvvm.so.4",
+        "nvidia_cutlass_dsl/cu13/lib/libcute_dsl_runtime.so",
+        "nvidia_cutlass_dsl/dsl_packages/cutlass/_mlir/_mlir_libs/_cutlass_ir.cu13.cpython-312-x86_64-linux-gnu.so",
+    ]
     _touch(tmp_path, *gone, *kept)
     subprocess.run(["bash", SCRIPTS / "trim-venv.sh", tmp_path], check=True)
     assert [p for p in gone if (tmp_path / p).exists()] == []
