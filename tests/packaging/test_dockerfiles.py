@@ -93,3 +93,18 @@ def test_the_gpu_image_serves_vllm_from_the_hashed_lock() -> None:
     assert '"serve", "--engine", "vllm"' in text
     assert "--require-hashes --no-deps --only-binary :all:" in text and "pip check" in text
     assert len(_stages("Dockerfile")) == 2
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_pip_check_follows_the_last_install(name: str) -> None:
+    """A venv with a broken requirement fails the build, not the first request (issue 14)."""
+    runs = [args for inst, args in _instructions(name) if inst == "RUN"]
+    last = [args for args in runs if "pip install" in args or "install-into-vllm-image.sh" in args][
+        -1
+    ]
+    if "install-into-vllm-image.sh" in last:
+        # vLLM's image: the script compares `pip check` before and after (test_install_script).
+        last = (ROOT / "scripts" / "install-into-vllm-image.sh").read_text()
+        assert "-m pip check" in last and "exit 1" in last
+        return
+    assert "pip check" in last.rsplit("pip install", 1)[-1], last
