@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP_VERSION := 26.3
 
-.PHONY: run test lint bench rehearse setup model generate debian-packages clean
+.PHONY: run test lint bench rehearse setup model generate debian-packages clean image-lock image-size
 
 setup: $(STAMP)
 
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile Dockerfile.vllm-base Dockerfile.cpu
 
 # checkov has its own venv: its many pinned dependencies must not constrain ours.
 CHECKOV_VENV := .venv-checkov
@@ -58,10 +58,22 @@ test: $(STAMP) $(CHECKOV_STAMP) debian-packages lint
 generate: $(STAMP)
 	$(PY) -m vllm_deploy.observability.generate deploy/observability
 	$(PY) scripts/render_parity_table.py
+	$(PY) scripts/render_cold_start_table.py
 	for spec in examples/*.yaml; do \
 		out=deploy/examples/$$(basename $$spec .yaml); rm -rf $$out; \
 		$(VENV)/bin/vllm-deploy render -f $$spec -o $$out --validate >/dev/null || exit 1; \
 	done
+
+# Re-resolves requirements-image.lock (the GPU image's venv) from pyproject.toml; needs PyPI.
+image-lock: $(STAMP)
+	$(PY) scripts/image_lock.py
+
+# Installs requirements-image.lock into a temporary directory, as the GPU image's builder does,
+# and reports the installed size per package, the trim and the total against the 5 GB budget
+# (docs/image.md). Needs PyPI, ~20 GB of disk and a few minutes; not part of `make test`.
+IMAGE_BASE_MB ?= 0
+image-size: $(STAMP)
+	$(PY) scripts/image_size.py --gzip --base-mb $(IMAGE_BASE_MB)
 
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py

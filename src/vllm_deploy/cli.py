@@ -605,6 +605,54 @@ def calibrate(
     typer.echo(f"wrote {out}")
 
 
+cache_app = typer.Typer(
+    help="The model cache volume: fill a revision's directory once, or wait until it is filled.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("fill")
+def cache_fill(
+    repo: Annotated[str, typer.Option(help="Hugging Face repository, org/name.")],
+    revision: Annotated[str, typer.Option(help="The revision to download (pin a commit).")],
+    directory: Annotated[Path, typer.Option("--dir", help="The revision's directory.")],
+) -> None:
+    """Download REPO at REVISION into DIR unless its completion marker says it is there.
+
+    One filler at a time per directory (a lock beside it); an interrupted download resumes.
+    Reads the token from HF_TOKEN_PATH. The download Job of a shared cache, and the init
+    container of a node or ephemeral cache, run it.
+    """
+    from vllm_deploy.model_cache import CacheError, fill
+
+    try:
+        downloaded = fill(directory, repo, revision)
+    except CacheError as exc:
+        _fail(str(exc))
+    typer.echo(f"{directory}: {repo}@{revision} {'downloaded' if downloaded else 'already there'}")
+
+
+@cache_app.command("wait")
+def cache_wait(
+    revision: Annotated[str, typer.Option(help="The revision the pod serves.")],
+    directory: Annotated[Path, typer.Option("--dir", help="The revision's directory.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before failing.")] = 900,
+) -> None:
+    """Wait until DIR's completion marker names REVISION; never downloads.
+
+    The init container of pods on a shared cache runs it. Exits 1 at the timeout, naming
+    what the marker says.
+    """
+    from vllm_deploy.model_cache import CacheError, wait
+
+    try:
+        waited = wait(directory, revision, timeout)
+    except CacheError as exc:
+        _fail(str(exc))
+    typer.echo(f"{directory}: revision {revision} ready after {waited:.0f} s")
+
+
 def _register_ops() -> None:
     from vllm_deploy.kube.commands import register
 

@@ -13,7 +13,7 @@ from vllm_deploy.spec import load_spec
 from vllm_deploy.validate import SUPPORTED_VERSIONS, validate_dir
 
 ROOT = Path(__file__).parents[2]
-EXAMPLES = ["dev", "local", "prod"]
+EXAMPLES = ["dev", "kind", "local", "prod"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

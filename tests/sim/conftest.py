@@ -26,6 +26,13 @@ def prod_setup(prod_spec: DeploymentSpec, h100: EngineProfile) -> SimSetup:
     return setup_from_spec(prod_spec, h100)
 
 
+@pytest.fixture
+def ephemeral_setup(prod_spec: DeploymentSpec, h100: EngineProfile) -> SimSetup:
+    """The prod example with a per-pod cache: every new pod downloads its weights first."""
+    cache = prod_spec.cache.model_copy(update={"kind": "ephemeral", "access_mode": None})
+    return setup_from_spec(prod_spec.model_copy(update={"cache": cache}), h100)
+
+
 def toy_profile(**step: float) -> EngineProfile:
     """Round numbers, so expected times can be written down."""
     values = {"prefill_base_s": 0.1, "prefill_per_token_s": 0.001, "decode_base_s": 0.01,

@@ -26,7 +26,12 @@ BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
      ({"engine": {"extra_args": ["--dtype"]}}, "argument --dtype: expected one argument"),
      ({"engine": {"extra_args": ["--enforce-eagre"]}}, "unrecognized arguments: --enforce-eagre"),
      ({"ingress": {"enabled": True, "host": "h.example", "body_size": "32Mi"}}, "ingress.body_size"),
-     ({"cache": {"kind": "shared"}}, "ReadWriteOnce with cache.kind shared"),
+     ({"cache": {"kind": "shared", "access_mode": "ReadWriteOnce"}}, "cache.access_mode ReadWriteOnce with cache.kind shared"),
+     ({"cache": {"kind": "shared", "access_mode": "ReadOnlyMany"}}, "cache.access_mode: has value 'ReadOnlyMany'"),
+     ({"cache": {"kind": "node", "access_mode": "ReadWriteMany"}}, "cache.access_mode applies to a volume claim"),
+     ({"cache": {"kind": "nfs"}}, "cache.kind: has value 'nfs'"),
+     ({"cache": {"node_path": "relative/dir"}}, "cache.node_path: has value 'relative/dir'"),
+     ({"cache": {"download_timeout_s": 5}}, "cache.download_timeout_s: has value 5"),
      ({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, "min_replicas must be <="),
      ({"ingress": {"enabled": True}}, "ingress.host is required"),
      ({"resources": {"memory": "lots"}}, "resources.memory: has value 'lots'"),
@@ -67,3 +72,18 @@ def test_load_spec_reports_yaml_errors(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match=r"spec\.yaml"):
         load_spec(bad)
+
+
+def test_the_cache_kind_defaults_by_profile() -> None:
+    prod, dev = spec_from_mapping(BASE), spec_from_mapping({**BASE, "profile": "dev"})
+    assert (prod.cache.kind, prod.cache.volume_access_mode) == ("shared", "ReadWriteMany")
+    assert (dev.cache.kind, dev.cache.volume_access_mode) == ("ephemeral", "ReadWriteOnce")
+
+
+def test_each_revision_has_its_own_directory() -> None:
+    spec = spec_from_mapping(
+        {**BASE, "model": {"name": "m", "huggingface": "org/model", "revision": "refs/pr/1"}}
+    )
+    assert spec.model.local_path == "/models/m/refs--pr--1"
+    own = spec_from_mapping({**BASE, "model": {"name": "m", "path": "/models/mine"}})
+    assert own.model.local_path == "/models/mine"

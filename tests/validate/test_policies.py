@@ -80,6 +80,26 @@ def _strict_pdb(objs: list[Obj]) -> None:
     _find(objs, "PodDisruptionBudget")["spec"]["maxUnavailable"] = 0
 
 
+def _rwo_shared_cache(objs: list[Obj]) -> None:
+    _find(objs, "PersistentVolumeClaim")["spec"]["accessModes"] = ["ReadWriteOnce"]
+
+
+def _writable_shared_cache(objs: list[Obj]) -> None:
+    del next(m for m in _server(objs)["volumeMounts"] if m["name"] == "models")["readOnly"]
+
+
+def _job_fills_another_revision(objs: list[Obj]) -> None:
+    command = _find(objs, "Job")["spec"]["template"]["spec"]["containers"][0]["command"]
+    command[command.index("--revision") + 1] = "main"
+
+
+def _host_path_in_restricted_namespace(objs: list[Obj]) -> None:
+    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "llm", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})  # fmt: skip
+    volumes = _find(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    volumes[0] = {"name": "models", "hostPath": {"path": "/var/lib/models", "type": "Directory"}}
+
+
 FIXTURES: dict[str, tuple[Callable[[list[Obj]], None], str, str]] = {
     # check: (mutation, object, field that the message must name)
     "grace-period": (_short_grace, "Deployment/vllm-llama-8b", "terminationGracePeriodSeconds"),
@@ -95,6 +115,10 @@ FIXTURES: dict[str, tuple[Callable[[list[Obj]], None], str, str]] = {
     "image-pinned-in-prod": (_latest_image, "Deployment/vllm-llama-8b", "containers[vllm].image"),
     "ingress-timeouts": (_short_ingress_timeout, "Ingress/vllm-llama-8b", "proxy-read-timeout"),
     "pdb-allows-disruption": (_strict_pdb, "PodDisruptionBudget/vllm-llama-8b", "spec"),
+    "cache-shared-rwx": (_rwo_shared_cache, "PersistentVolumeClaim/vllm-llama-8b-models", "spec.accessModes"),
+    "cache-read-only": (_writable_shared_cache, "Deployment/vllm-llama-8b", "containers[vllm].volumeMounts[models].readOnly"),
+    "cache-job-agrees": (_job_fills_another_revision, "Job/vllm-llama-8b-download-0e9e39f2", "containers[download].command"),
+    "pod-security-admits": (_host_path_in_restricted_namespace, "Deployment/vllm-llama-8b", "volumes[models].hostPath"),
 }  # fmt: skip
 
 

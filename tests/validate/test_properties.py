@@ -41,7 +41,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         "observability": {"prometheus_operator": draw(st.booleans()), "rules": draw(st.booleans()),
                           "dashboards": draw(st.booleans())},
         "create_namespace": draw(st.booleans()),
-        "cache": draw(st.one_of(st.just({"kind": "ephemeral"}),
+        "cache": draw(st.one_of(st.just({"kind": "ephemeral"}), st.just({"kind": "node"}),
                                 st.just({"kind": "shared", "access_mode": "ReadWriteMany"}))),
     }  # fmt: skip
     return data

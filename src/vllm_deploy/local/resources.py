@@ -107,6 +107,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("pvc",),
         subresources=("status",),
     ),
+    # Stored, not run: the shared model cache's download Job (no Job controller here).
+    ResourceType("batch", "v1", "Job", "jobs", subresources=("status",), categories=("all",)),
     ResourceType(
         "apps",
         "v1",

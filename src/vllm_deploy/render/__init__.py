@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vllm_deploy.render import autoscaling, monitoring, network, workload
+from vllm_deploy.render import autoscaling, cache, monitoring, network, workload
 from vllm_deploy.render.common import Obj
 from vllm_deploy.spec.models import DeploymentSpec
 
@@ -29,7 +29,9 @@ def _components(spec: DeploymentSpec) -> dict[str, list[Component]]:
     if spec.create_namespace:
         files["namespace.yaml"] = [workload.namespace]
     if spec.cache.kind == "shared":
-        files["pvc.yaml"] = [workload.pvc]
+        files["pvc.yaml"] = [cache.pvc]
+        if spec.model.huggingface:
+            files["model-download-job.yaml"] = [cache.download_job, cache.download_network_policy]
     if spec.replicas > 1 or (spec.autoscaling.enabled and spec.autoscaling.max_replicas > 1):
         files["pdb.yaml"] = [network.pod_disruption_budget]
     if spec.ingress.enabled:

@@ -7,12 +7,25 @@ from typing import Any
 from vllm_deploy import __version__
 from vllm_deploy.spec.models import DeploymentSpec
 
-__all__ = ["ANNOTATION_PREFIX", "HTTP_PORT", "Obj", "metadata", "pod_labels", "selector_labels"]
+__all__ = [
+    "ANNOTATION_PREFIX",
+    "HTTP_PORT",
+    "RUN_AS",
+    "SECRETS_DIR",
+    "Obj",
+    "container_security",
+    "metadata",
+    "pod_labels",
+    "pod_security",
+    "selector_labels",
+]
 
 Obj = dict[str, Any]
 HTTP_PORT = 8000
 # Facts about the spec the validator needs, carried on the Deployment.
 ANNOTATION_PREFIX = "vllm-deploy.io/"
+RUN_AS = 10001  # a high UID: no clash with host users; the images' USER
+SECRETS_DIR = "/etc/vllm-deploy"
 
 
 def selector_labels(spec: DeploymentSpec) -> dict[str, str]:
@@ -37,3 +50,13 @@ def metadata(spec: DeploymentSpec, name: str, *, namespaced: bool = True, **extr
         meta["namespace"] = spec.namespace
     meta.update(extra)
     return meta
+
+
+def container_security() -> Obj:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+
+
+def pod_security() -> Obj:
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip

@@ -7,31 +7,31 @@ import json
 import math
 
 from vllm_deploy.contract import ENV_PREFIX
+from vllm_deploy.render import cache
 from vllm_deploy.render.common import (
     ANNOTATION_PREFIX,
     HTTP_PORT,
+    RUN_AS,
+    SECRETS_DIR,
     Obj,
+    container_security,
     metadata,
     pod_labels,
     selector_labels,
 )
 from vllm_deploy.spec.models import DeploymentSpec
 
-__all__ = ["config_map", "deployment", "namespace", "pvc", "service_account"]
+__all__ = ["config_map", "deployment", "namespace", "service_account"]
 
 READY_TIMEOUT_S = 5
-# Time a first start may spend downloading weights, on top of the startup budget.
-DOWNLOAD_ALLOWANCE_S = 900
 # Caches of vLLM, torch and triton on the writable /tmp (the root filesystem is read-only).
 CACHE_ENV = {"HOME": "/tmp", "USER": "vllm", "XDG_CACHE_HOME": "/tmp/.cache", "VLLM_CACHE_ROOT": "/tmp/vllm",
              "TRITON_CACHE_DIR": "/tmp/triton", "TORCHINDUCTOR_CACHE_DIR": "/tmp/inductor"}  # fmt: skip
-RUN_AS = 10001  # a high UID: no clash with host users
-SECRETS_DIR = "/etc/vllm-deploy"
 
 
 def namespace(spec: DeploymentSpec) -> Obj:
     meta = metadata(spec, spec.namespace, namespaced=False)
-    meta["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    meta["labels"]["pod-security.kubernetes.io/enforce"] = cache.pod_security_level(spec)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
@@ -59,27 +59,6 @@ def config_map(spec: DeploymentSpec) -> Obj:
             "data": config_map_data(spec)}  # fmt: skip
 
 
-def _claim(spec: DeploymentSpec) -> Obj:
-    body: Obj = {
-        "accessModes": [spec.cache.access_mode],
-        "resources": {"requests": {"storage": spec.cache.size}},
-    }
-    if spec.cache.storage_class:
-        body["storageClassName"] = spec.cache.storage_class
-    return body
-
-
-def pvc(spec: DeploymentSpec) -> Obj:
-    """The shared model cache (``cache.kind: shared``)."""
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": metadata(spec, f"{spec.app_name}-models"), "spec": _claim(spec)}  # fmt: skip
-
-
-def _container_security() -> Obj:
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
-
-
 def _simulated_args(spec: DeploymentSpec) -> list[str]:
     sim = spec.engine.simulated
     return ["--sim-ttft-ms", f"{sim.ttft_ms:g}", "--sim-itl-ms", f"{sim.itl_ms:g}",
@@ -105,36 +84,11 @@ def _serve_args(spec: DeploymentSpec) -> list[str]:
     return args
 
 
-def _prefetch(spec: DeploymentSpec, mounts: list[Obj], env: list[Obj]) -> list[Obj]:
-    """Downloads the weights into the cache volume; the server then runs offline."""
-    if spec.model.huggingface is None:
-        return []
-    script = (
-        "from huggingface_hub import snapshot_download; "
-        f"snapshot_download(repo_id={spec.model.huggingface!r}, revision={spec.model.revision!r}, "
-        f"local_dir={spec.model.local_path!r}, ignore_patterns=['original/*', '*.pth', '*.pt'])"
-    )
-    token_env: list[Obj] = []
-    token_mounts: list[Obj] = []
-    if spec.secrets.hf_token:  # as a file (HF_TOKEN_PATH), not an environment variable
-        token_env = [{"name": "HF_TOKEN_PATH", "value": f"{SECRETS_DIR}/hf-token/token"}]
-        token_mounts = [
-            {"name": "hf-token", "mountPath": f"{SECRETS_DIR}/hf-token", "readOnly": True}
-        ]
-    return [{
-        "name": "model-prefetch", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
-        "command": ["python3", "-c", script], "env": [*env, *token_env],
-        "volumeMounts": [*mounts, *token_mounts],
-        "securityContext": _container_security(),
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-    }]  # fmt: skip
-
-
 def deployment(spec: DeploymentSpec) -> Obj:
-    mounts = [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
+    mounts = [cache.models_mount(spec), {"name": "tmp", "mountPath": "/tmp"}]
     home_env = [
         *({"name": k, "value": v} for k, v in CACHE_ENV.items()),
-        {"name": "HF_HOME", "value": "/models/.hf"},
+        {"name": "HF_HOME", "value": cache.hf_home(spec)},
     ]
     env = [
         *home_env,
@@ -145,16 +99,8 @@ def deployment(spec: DeploymentSpec) -> Obj:
         env.append(
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": spec.observability.otlp_endpoint}
         )
-    if spec.cache.kind == "shared":
-        models_volume: Obj = {
-            "name": "models",
-            "persistentVolumeClaim": {"claimName": f"{spec.app_name}-models"},
-        }
-    else:  # one volume per pod, created and deleted with it: no node-affinity trap
-        models_volume = {"name": "models", "ephemeral": {"volumeClaimTemplate": {
-            "metadata": {"labels": selector_labels(spec)}, "spec": _claim(spec)}}}  # fmt: skip
     volumes: list[Obj] = [
-        models_volume,
+        cache.models_volume(spec),
         {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm}},
     ]
@@ -174,9 +120,8 @@ def deployment(spec: DeploymentSpec) -> Obj:
             {"name": volume, "mountPath": f"{SECRETS_DIR}/{volume}", "readOnly": True}
         )
         env.append({"name": f"{ENV_PREFIX}{variable}", "value": f"{SECRETS_DIR}/{volume}/token"})
-    if spec.secrets.hf_token and spec.model.huggingface:
-        volumes.append({"name": "hf-token", "secret": {"secretName": spec.secrets.hf_token.name,
-                                                       "items": [{"key": spec.secrets.hf_token.key, "path": "token"}]}})  # fmt: skip
+    if spec.secrets.hf_token and cache.pod_downloads(spec):  # on a shared cache, only the Job
+        volumes.append(cache.token_volume(spec))
     gpu = {spec.gpu.resource: str(spec.gpu.count)} if spec.gpu.count else {}
     probe_port = "http"
     startup_failures = math.ceil(spec.startup_budget_s / spec.probes.startup_period_s)
@@ -199,7 +144,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
                           "terminationGracePeriodSeconds": spec.engine.shutdown_timeout_s + spec.drain.margin_s},
         "lifecycle": {"preStop": {"exec": {"command": [
             "vllm-deploy", "drain", "--port", str(HTTP_PORT), "--timeout", str(spec.drain_timeout_s)]}}},
-        "volumeMounts": serve_mounts, "securityContext": _container_security(),
+        "volumeMounts": serve_mounts, "securityContext": container_security(),
     }  # fmt: skip
     tolerations = [{"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}] if (
         spec.gpu.count and spec.gpu.tolerate_gpu_taint) else []  # fmt: skip
@@ -209,7 +154,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
                             "fsGroupChangePolicy": "OnRootMismatch",
                             "seccompProfile": {"type": "RuntimeDefault"}},
-        "initContainers": _prefetch(spec, mounts, home_env), "containers": [container], "volumes": volumes,
+        "initContainers": cache.init_containers(spec, home_env), "containers": [container], "volumes": volumes,
         "topologySpreadConstraints": [
             {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
              "labelSelector": {"matchLabels": selector_labels(spec)}}
@@ -225,14 +170,17 @@ def deployment(spec: DeploymentSpec) -> Obj:
         f"{ANNOTATION_PREFIX}profile": spec.profile,
         f"{ANNOTATION_PREFIX}expected-load-seconds": str(spec.probes.expected_load_s),
         f"{ANNOTATION_PREFIX}longest-request-seconds": str(spec.drain.longest_request_s),
+        f"{ANNOTATION_PREFIX}cache-kind": spec.cache.kind,
     }
     body: Obj = {
         "selector": {"matchLabels": selector_labels(spec)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": spec.rollout.max_surge,
                                                                 "maxUnavailable": spec.rollout.max_unavailable}},
         "minReadySeconds": spec.rollout.min_ready_seconds, "revisionHistoryLimit": 5,
-        # A first start downloads weights and loads them: the default 600 s would call it failed.
-        "progressDeadlineSeconds": spec.startup_budget_s + spec.rollout.min_ready_seconds + DOWNLOAD_ALLOWANCE_S,
+        # A first start downloads weights (or waits for the Job's) and loads them: the default
+        # 600 s would call it failed.
+        "progressDeadlineSeconds": startup_failures * spec.probes.startup_period_s + spec.rollout.min_ready_seconds
+        + cache.start_allowance_s(spec),
         "template": {"metadata": {"labels": pod_labels(spec), "annotations": {
             # Pods restart when the middleware settings change (they are read at start).
             f"{ANNOTATION_PREFIX}config-checksum": hashlib.sha256(

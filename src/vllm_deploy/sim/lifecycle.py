@@ -5,9 +5,11 @@ The timeline follows what the rendered Deployment makes the kubelet do:
   nodes with room, the scheduler prefers one that has the image (ImageLocality) and then
   the emptiest (LeastAllocated scoring), as the default scheduler's scoring plugins do.
 - **Image pull** on a node that never pulled it (one pull per node, shared by the pods that
-  wait for it), then the **model download** by the prefetch init container (every pod with
-  a per-pod cache; only the first with a shared cache), then the main container starts:
-  **load** and **warm-up** until the server answers.
+  wait for it), then the **model download** by the init container, as ``cache.kind`` says
+  (``render.cache.KINDS``): every pod with ``ephemeral``; the first pod on each node with
+  ``node`` (the node's later pods wait for that download, then find the weights); never
+  with ``shared`` (the download Job filled the volume before the deployment served), then
+  the main container starts: **load** and **warm-up** until the server answers.
 - The **startup probe** runs every ``periodSeconds`` from container start; it passes at the
   first tick after the server answers, or the kubelet restarts the container after
   ``failureThreshold`` failures (the pod then never becomes ready here). The **readiness
@@ -87,6 +89,7 @@ class Pod(PodEngine):
 class Node:
     free_gpus: int
     image_at: float = INF  # when the image is (or will be) on this node
+    weights_at: float = INF  # when a node cache holds the weights (cache.kind node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +120,19 @@ def plan_start(
     startup: Startup,
     template: PodTemplate,
     rng: random.Random,
-    cache_filled: bool,
 ) -> StartPlan:
-    """The times of a pod bound to ``node`` at ``t``; starts the node's image pull if needed."""
+    """The times of a pod bound to ``node`` at ``t``; starts the node's image pull (and, with a
+    node cache, its download) if needed."""
     if node.image_at == INF:
         node.image_at = t + _jittered(rng, startup.image_pull_s, startup.jitter)
     pulled = max(t, node.image_at)
-    download = 0.0 if cache_filled else _jittered(rng, startup.download_s, startup.jitter)
-    container = pulled + download
+    container = pulled
+    if template.downloads == "every-pod":
+        container = pulled + _jittered(rng, startup.download_s, startup.jitter)
+    elif template.downloads == "first-pod-on-node":
+        if node.weights_at == INF:  # this pod takes the node's lock and downloads
+            node.weights_at = pulled + _jittered(rng, startup.download_s, startup.jitter)
+        container = max(pulled, node.weights_at)
     boot = _jittered(rng, startup.load_s, startup.jitter) + _jittered(
         rng, startup.warmup_s, startup.jitter
     )

@@ -76,7 +76,7 @@ def _cold_start_s(setup: SimSetup, with_pull: bool) -> float:
     s, tpl, c = setup.profile.startup, setup.template, setup.cluster
     boot = s.load_s + s.warmup_s
     probes = math.ceil(boot / tpl.startup_period_s) * tpl.startup_period_s + tpl.readiness_period_s
-    download = 0.0 if tpl.shared_cache else s.download_s
+    download = s.download_s if tpl.downloads in ("every-pod", "first-pod-on-node") else 0.0
     lead = c.schedule_delay_s + download + probes + c.lb_delay_s + c.sync_period_s
     return lead + (s.image_pull_s if with_pull else 0.0)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllm_deploy.autoscale.quantity import milli
-from vllm_deploy.render import monitoring, workload
+from vllm_deploy.render import cache, monitoring, workload
 from vllm_deploy.sim.profile import EngineProfile
 from vllm_deploy.spec.models import DeploymentSpec, Slo
 
@@ -35,7 +35,10 @@ class PodTemplate:
     drain_deadline_s: float
     drain_quiet_s: float
     shutdown_timeout_s: float
-    shared_cache: bool  # one cache volume for all pods: only the first start downloads
+    # Who downloads the weights (render.cache.KINDS, from the spec's cache.kind): "job" (a
+    # shared cache, filled before the pods start), "first-pod-on-node", "every-pod"; "never"
+    # when the weights are a path on the volume.
+    downloads: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ def setup_from_spec(
         drain_deadline_s=float(spec.drain_timeout_s),
         drain_quiet_s=spec.drain.quiet_s,
         shutdown_timeout_s=float(spec.engine.shutdown_timeout_s),
-        shared_cache=spec.cache.kind == "shared",
+        downloads=cache.KINDS[spec.cache.kind].downloads if spec.model.huggingface else "never",
     )
     cluster = Cluster(
         gpus=gpus if gpus is not None else high * template.gpus,

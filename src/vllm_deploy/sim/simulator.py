@@ -108,7 +108,6 @@ class _Run:
         self.lb: list[Pod] = []
         self.rr = 0
         self.desired = 0
-        self.cache_filled = False
         self.scale_events = 0
         self.timeline: list[TimelinePoint] = []
         self.pod_of = array("i", [-1]) * len(trace)
@@ -134,10 +133,10 @@ class _Run:
             node = self.nodes[index]
             node.free_gpus -= self.setup.template.gpus
             node.image_at = min(node.image_at, t)
+            node.weights_at = min(node.weights_at, t)
             pod.node = index
             pod.scheduled = pod.container_start = pod.server_up = pod.ready_at = pod.lb_in = t
             pod.state = READY
-            self.cache_filled = True
             self.lb.append(pod)
             return
         self.unscheduled.append(pod)
@@ -154,17 +153,7 @@ class _Run:
             node.free_gpus -= gpus
             pod.node, pod.scheduled, pod.state = index, t, STARTING
             pod.mark_t = t
-            shared = self.setup.template.shared_cache
-            plan = plan_start(
-                t,
-                node,
-                self.setup.profile.startup,
-                self.setup.template,
-                self.rng,
-                cache_filled=shared and self.cache_filled,
-            )
-            if shared:
-                self.cache_filled = True
+            plan = plan_start(t, node, self.setup.profile.startup, self.setup.template, self.rng)
             pod.container_start, pod.server_up = plan.container_start, plan.server_up
             self.push(plan.server_up, EV_STAGE, pod, STAGE_SERVER_UP)
             if plan.ready < INF:

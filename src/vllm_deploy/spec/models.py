@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,8 +49,14 @@ class Model(_Strict):
         return self
 
     @property
+    def revision_slug(self) -> str:
+        """The revision as one path segment (``refs/pr/1`` -> ``refs--pr--1``)."""
+        return re.sub(r"[^A-Za-z0-9._-]", "--", self.revision)
+
+    @property
     def local_path(self) -> str:
-        return self.path or f"/models/{self.name}"
+        """Where the server reads the weights: each revision in its own directory."""
+        return self.path or f"/models/{self.name}/{self.revision_slug}"
 
 
 # Options the renderer sets itself (or that would put a secret in the pod spec): an
@@ -214,17 +221,41 @@ class Secrets(_Strict):
 
 
 class Cache(_Strict):
-    """Where weights live: a volume per pod (``ephemeral``), or one shared PVC (``shared``).
+    """Where weights live, and who downloads them (docs/deploy.md, "The model cache").
 
-    A shared ReadWriteOnce volume attaches to one node only, so replicas elsewhere would
-    hang: ``shared`` with several replicas needs ReadWriteMany (or ReadOnlyMany, filled
-    beforehand).
+    ``shared``: one ReadWriteMany PVC, filled once per revision by a download Job; pods mount
+    it read-only and wait for the revision's completion marker, never downloading.
+    ``node``: a directory on each node (hostPath), filled by the first pod there, under a
+    lock. ``ephemeral``: a volume per pod, created and deleted with it; every pod downloads.
     """
 
-    kind: Literal["ephemeral", "shared"] = "ephemeral"
+    kind: Literal["shared", "node", "ephemeral"] = "shared"
     size: Quantity = "100Gi"
     storage_class: str | None = None
-    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
+    # Unset: ReadWriteMany for shared (the only mode it accepts), ReadWriteOnce for ephemeral.
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] | None = None
+    node_path: Annotated[str, Field(pattern=r"^/.*[^/]$")] = "/var/lib/vllm-deploy/models"
+    # The longest a download may take: the Job's deadline, and how long a pod waits for it.
+    download_timeout_s: Annotated[int, Field(ge=60, le=86400)] = 900
+
+    @property
+    def volume_access_mode(self) -> str:
+        default = "ReadWriteMany" if self.kind == "shared" else "ReadWriteOnce"
+        return self.access_mode or default
+
+    @model_validator(mode="after")
+    def _access_mode_fits_kind(self) -> Cache:
+        if self.kind == "shared" and self.volume_access_mode != "ReadWriteMany":
+            raise ValueError(
+                f"cache.access_mode {self.access_mode} with cache.kind shared: the download Job "
+                "writes while every pod reads, on any node; use ReadWriteMany (or leave it unset)"
+            )
+        if self.kind == "node" and self.access_mode is not None:
+            raise ValueError(
+                "cache.access_mode applies to a volume claim: cache.kind node uses a directory "
+                "on each node (cache.node_path)"
+            )
+        return self
 
 
 class Network(_Strict):
@@ -277,16 +308,6 @@ class DeploymentSpec(_Strict):
     @property
     def drain_timeout_s(self) -> int:
         return self.drain.longest_request_s
-
-    @model_validator(mode="after")
-    def _shared_cache_reachable(self) -> DeploymentSpec:
-        most = self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
-        if self.cache.kind == "shared" and self.cache.access_mode == "ReadWriteOnce" and most > 1:
-            raise ValueError(
-                "cache.access_mode ReadWriteOnce with cache.kind shared and several replicas: the volume "
-                "attaches to one node only; use ReadWriteMany, or cache.kind ephemeral"
-            )
-        return self
 
     @property
     def startup_budget_s(self) -> int:

@@ -22,13 +22,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "autoscaling": {"enabled": False, "min_replicas": 1, "max_replicas": 1},
         "rollout": {"max_surge": 0, "max_unavailable": 1, "min_ready_seconds": 0},
         "resources": {"cpu": "2", "memory": "16Gi", "shm": "2Gi"},
-        "cache": {"size": "50Gi"},
+        "cache": {"kind": "ephemeral", "size": "50Gi"},
         "observability": {"log_level": "DEBUG"},
     },
     "prod": {
         "replicas": 2,
         "autoscaling": {"enabled": True, "min_replicas": 2, "max_replicas": 8},
         "rollout": {"max_surge": 1, "max_unavailable": 0, "min_ready_seconds": 30},
+        "cache": {"kind": "shared"},
     },
 }
 

@@ -16,6 +16,13 @@ import yaml
 from vllm_deploy.contract import ENV_PREFIX, PROBE_PATHS
 from vllm_deploy.render.common import ANNOTATION_PREFIX as ANNOTATION
 from vllm_deploy.render.network import NGINX
+from vllm_deploy.validate.cache_policies import CACHE_POLICIES
+from vllm_deploy.validate.objects import annotation as _annotation
+from vllm_deploy.validate.objects import containers as _containers
+from vllm_deploy.validate.objects import flag as _flag
+from vllm_deploy.validate.objects import of_kind as _kind
+from vllm_deploy.validate.objects import pod_spec as _pod_spec
+from vllm_deploy.validate.objects import server as _server
 from vllm_deploy.validate.problems import Problem, obj_id
 
 __all__ = ["POLICIES", "check_policies"]
@@ -25,41 +32,6 @@ Check = Callable[[list[Obj]], Iterator[Problem]]
 MIN_MARGIN_S = 5
 _SECRETISH = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
 _SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
-
-
-def _kind(objs: list[Obj], kind: str) -> list[Obj]:
-    return [o for o in objs if o.get("kind") == kind]
-
-
-def _pod_spec(dep: Obj) -> Obj:
-    spec: Obj = dep.get("spec", {}).get("template", {}).get("spec", {})
-    return spec
-
-
-def _containers(dep: Obj) -> list[Obj]:
-    pod = _pod_spec(dep)
-    return [*pod.get("initContainers", []), *pod.get("containers", [])]
-
-
-def _annotation(dep: Obj, name: str) -> int | None:
-    value = (dep.get("metadata", {}).get("annotations") or {}).get(ANNOTATION + name)
-    return int(value) if value is not None and str(value).isdigit() else None
-
-
-def _flag(args: list[str], name: str) -> str | None:
-    """The value a command line gives ``name``; the last occurrence wins, as in argparse."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(name + "="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
-def _server(dep: Obj) -> Obj | None:
-    containers: list[Obj] = _pod_spec(dep).get("containers", [])
-    return next((c for c in containers if c.get("name") == "vllm"), None)
 
 
 def _drain_timeout(dep: Obj, container: Obj) -> float | None:
@@ -201,8 +173,16 @@ def selectors_match(objs: list[Obj]) -> Iterator[Problem]:
     ]
     selectors += [(o, "spec.podSelector.matchLabels", o.get("spec", {}).get("podSelector", {}).get("matchLabels", {}))
                   for o in _kind(objs, "NetworkPolicy")]  # fmt: skip
+    # A NetworkPolicy may select a Job's pods too (the model download's).
+    jobs = [
+        j.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+        for j in _kind(objs, "Job")
+    ]
     for obj, field, selector in selectors:
-        if not any(_labels_match(selector, labels) for _, labels in pods):
+        targets = [labels for _, labels in pods] + (
+            jobs if obj.get("kind") == "NetworkPolicy" else []
+        )
+        if not any(_labels_match(selector, labels) for labels in targets):
             yield Problem(
                 "selectors-match",
                 obj_id(obj),
@@ -383,6 +363,7 @@ POLICIES: dict[str, Check] = {
     "image-pinned-in-prod": image_pinned_in_prod,
     "ingress-timeouts": ingress_timeouts,
     "pdb-allows-disruption": pdb_allows_disruption,
+    **CACHE_POLICIES,
 }
 
 
