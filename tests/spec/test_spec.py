@@ -56,6 +56,25 @@ def test_profiles_give_defaults_and_the_spec_wins() -> None:
     )
 
 
+def test_prod_is_the_models_defaults_and_dev_changes_only_what_differs() -> None:
+    from vllm_deploy.spec.models import DeploymentSpec
+    from vllm_deploy.spec.profiles import PROFILES
+
+    assert spec_from_mapping({**BASE, "profile": "prod"}) == DeploymentSpec.model_validate(BASE)
+    defaults = DeploymentSpec.model_validate(BASE).model_dump()
+
+    def restated(profile: dict[str, object], base: dict[str, object]) -> list[str]:
+        same = []
+        for key, value in profile.items():
+            if isinstance(value, dict):
+                same += [f"{key}.{k}" for k in restated(value, base[key])]  # type: ignore[arg-type]
+            elif base[key] == value:
+                same.append(key)
+        return same
+
+    assert {name: restated(p, defaults) for name, p in PROFILES.items()} == {"dev": [], "prod": []}
+
+
 def test_grace_period_follows_the_rule() -> None:
     spec = spec_from_mapping({**BASE, "drain": {"longest_request_s": 200, "margin_s": 15},
                               "engine": {"shutdown_timeout_s": 40}})  # fmt: skip
