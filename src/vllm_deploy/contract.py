@@ -14,6 +14,8 @@ __all__ = [
     "ADMIN_PATHS",
     "ADMIN_PREFIX",
     "ADMIN_TOKEN_HEADER",
+    "DEFAULT_DRAIN_TIMEOUT_S",
+    "DRAIN_TIMEOUT_VARIABLE",
     "ENV_PREFIX",
     "GENERATION_PATHS",
     "INTER_TOKEN_LATENCY_BUCKETS",
@@ -35,6 +37,11 @@ VLLM_VERSION = "0.33.0"
 # Outside vLLM's ``VLLM_`` namespace, which vLLM validates at start
 # (vllm/platforms/interface.py ``validate_environ``, vLLM 0.33.0).
 ENV_PREFIX = "VLLMDEPLOY_"
+# The drain deadline's one carrier in a pod: the middleware and `vllm-deploy drain` (the preStop
+# hook, run in the same container) both read it; the grace period and the ingress timeouts are
+# derived from it, and the validator reads it back from the rendered ConfigMap.
+DRAIN_TIMEOUT_VARIABLE = ENV_PREFIX + "DRAIN_TIMEOUT_S"
+DEFAULT_DRAIN_TIMEOUT_S = 120
 # The import path vLLM resolves with `importlib` and applies with `app.add_middleware(cls)`.
 MIDDLEWARE_PATH = "vllm_deploy.runtime.ProductionMiddleware"
 

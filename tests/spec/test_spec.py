@@ -28,6 +28,7 @@ BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
      ({"ingress": {"enabled": True, "host": "h.example", "body_size": "32Mi"}}, "ingress.body_size"),
      ({"cache": {"kind": "shared"}}, "ReadWriteOnce with cache.kind shared"),
      ({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, "min_replicas must be <="),
+     ({"drain": {"longest_request_s": 30}}, "drain.longest_request_s is now drain.timeout_s"),
      ({"ingress": {"enabled": True}}, "ingress.host is required"),
      ({"resources": {"memory": "lots"}}, "resources.memory: has value 'lots'"),
      ({"profile": "staging"}, "profile: has value 'staging'"),
@@ -76,7 +77,7 @@ def test_prod_is_the_models_defaults_and_dev_changes_only_what_differs() -> None
 
 
 def test_grace_period_follows_the_rule() -> None:
-    spec = spec_from_mapping({**BASE, "drain": {"longest_request_s": 200, "margin_s": 15},
+    spec = spec_from_mapping({**BASE, "drain": {"timeout_s": 200, "margin_s": 15},
                               "engine": {"shutdown_timeout_s": 40}})  # fmt: skip
     assert spec.grace_period_s == 200 + 40 + 15
 

@@ -43,7 +43,8 @@ def service_account(spec: DeploymentSpec) -> Obj:
 def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
     data = {
         "MAX_INFLIGHT": str(spec.observability.max_inflight),
-        "DRAIN_TIMEOUT_S": str(spec.drain_timeout_s),
+        # The drain deadline's one carrier: the middleware and the preStop hook read it here.
+        "DRAIN_TIMEOUT_S": str(spec.drain.timeout_s),
         "DRAIN_QUIET_S": f"{spec.drain.quiet_s:g}",
         "WATCHDOG_STALL_S": f"{spec.observability.watchdog_stall_s:g}",
         # Below the readiness probe's timeout: a slow engine answers 503, not a probe timeout.
@@ -197,8 +198,7 @@ def deployment(spec: DeploymentSpec) -> Obj:
                           "failureThreshold": spec.probes.liveness_failure_threshold,
                           # a liveness restart of a stalled engine need not wait for a full drain
                           "terminationGracePeriodSeconds": spec.engine.shutdown_timeout_s + spec.drain.margin_s},
-        "lifecycle": {"preStop": {"exec": {"command": [
-            "vllm-deploy", "drain", "--port", str(HTTP_PORT), "--timeout", str(spec.drain_timeout_s)]}}},
+        "lifecycle": {"preStop": {"exec": {"command": ["vllm-deploy", "drain", "--port", str(HTTP_PORT)]}}},
         "volumeMounts": serve_mounts, "securityContext": _container_security(),
     }  # fmt: skip
     tolerations = [{"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}] if (
@@ -224,7 +224,6 @@ def deployment(spec: DeploymentSpec) -> Obj:
     annotations = {
         f"{ANNOTATION_PREFIX}profile": spec.profile,
         f"{ANNOTATION_PREFIX}expected-load-seconds": str(spec.probes.expected_load_s),
-        f"{ANNOTATION_PREFIX}longest-request-seconds": str(spec.drain.longest_request_s),
     }
     body: Obj = {
         "selector": {"matchLabels": selector_labels(spec)},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vllm_deploy.contract import DEFAULT_DRAIN_TIMEOUT_S
 from vllm_deploy.vllm_cli import check_serve_args, option_flags, parse_serve_args
 
 __all__ = [
@@ -172,9 +173,19 @@ class Rollout(_Strict):
 
 
 class Drain(_Strict):
-    longest_request_s: Annotated[int, Field(ge=1, le=3600)] = 120
+    """The drain before a pod exits. ``timeout_s`` is the drain deadline: set it to the longest
+    request you serve. The grace period and the ingress timeouts are derived from it."""
+
+    timeout_s: Annotated[int, Field(ge=1, le=3600)] = DEFAULT_DRAIN_TIMEOUT_S
     quiet_s: Annotated[float, Field(ge=0, le=60)] = 5.0
     margin_s: Annotated[int, Field(ge=5, le=120)] = 10
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "longest_request_s" in data:
+            raise ValueError("drain.longest_request_s is now drain.timeout_s (the drain deadline)")
+        return data
 
 
 class Probes(_Strict):
@@ -274,10 +285,6 @@ class DeploymentSpec(_Strict):
     def app_name(self) -> str:
         return f"vllm-{self.name}"
 
-    @property
-    def drain_timeout_s(self) -> int:
-        return self.drain.longest_request_s
-
     @model_validator(mode="after")
     def _shared_cache_reachable(self) -> DeploymentSpec:
         most = self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
@@ -296,4 +303,4 @@ class DeploymentSpec(_Strict):
     @property
     def grace_period_s(self) -> int:
         """The termination rule: drain deadline + shutdown timeout + margin."""
-        return self.drain_timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s
+        return self.drain.timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s
