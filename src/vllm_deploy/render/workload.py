@@ -15,7 +15,7 @@ from vllm_deploy.render.common import (
     pod_labels,
     selector_labels,
 )
-from vllm_deploy.spec.models import DeploymentSpec
+from vllm_deploy.spec.models import DeploymentSpec, SecretRef
 
 __all__ = ["config_map", "deployment", "namespace", "pvc", "service_account"]
 
@@ -131,14 +131,29 @@ def _prefetch(spec: DeploymentSpec, mounts: list[Obj], env: list[Obj]) -> list[O
     }]  # fmt: skip
 
 
-def deployment(spec: DeploymentSpec) -> Obj:
-    mounts = [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
-    home_env = [
+# The volumes every container of the pod mounts: the model cache and a writable /tmp.
+_SHARED_MOUNTS: list[Obj] = [
+    {"name": "models", "mountPath": "/models"},
+    {"name": "tmp", "mountPath": "/tmp"},
+]
+# Secrets the server reads as files: (spec field, volume name, the VLLMDEPLOY_ variable naming it).
+_SERVER_SECRETS = (
+    ("api_keys", "api-keys", "API_KEY_FILE"),
+    ("admin_token", "admin-token", "ADMIN_TOKEN_FILE"),
+)
+
+
+def _home_env() -> list[Obj]:
+    """Where vLLM, torch, triton and Hugging Face keep caches (every container)."""
+    return [
         *({"name": k, "value": v} for k, v in CACHE_ENV.items()),
         {"name": "HF_HOME", "value": "/models/.hf"},
     ]
+
+
+def _server_env(spec: DeploymentSpec) -> list[Obj]:
     env = [
-        *home_env,
+        *_home_env(),
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "OTEL_SERVICE_NAME", "value": spec.app_name},
     ]
@@ -146,99 +161,176 @@ def deployment(spec: DeploymentSpec) -> Obj:
         env.append(
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": spec.observability.otlp_endpoint}
         )
+    return env
+
+
+def _secret_volume(name: str, ref: SecretRef) -> Obj:
+    return {
+        "name": name,
+        "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
+    }
+
+
+def _volumes(spec: DeploymentSpec) -> list[Obj]:
+    """The model cache (shared PVC or one ephemeral volume per pod), /tmp, /dev/shm, secrets."""
     if spec.cache.kind == "shared":
-        models_volume: Obj = {
-            "name": "models",
-            "persistentVolumeClaim": {"claimName": f"{spec.app_name}-models"},
-        }
+        claim: Obj = {"persistentVolumeClaim": {"claimName": f"{spec.app_name}-models"}}
     else:  # one volume per pod, created and deleted with it: no node-affinity trap
-        models_volume = {"name": "models", "ephemeral": {"volumeClaimTemplate": {
-            "metadata": {"labels": selector_labels(spec)}, "spec": _claim(spec)}}}  # fmt: skip
+        template = {"metadata": {"labels": selector_labels(spec)}, "spec": _claim(spec)}
+        claim = {"ephemeral": {"volumeClaimTemplate": template}}
     volumes: list[Obj] = [
-        models_volume,
+        {"name": "models", **claim},
         {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm}},
     ]
-    serve_mounts: list[Obj] = [*mounts, {"name": "dshm", "mountPath": "/dev/shm"}]
-    # Secrets are mounted as files, never passed as environment variables.
-    for ref, volume, variable in ((spec.secrets.api_keys, "api-keys", "API_KEY_FILE"),
-                                  (spec.secrets.admin_token, "admin-token", "ADMIN_TOKEN_FILE")):  # fmt: skip
-        if ref is None:
-            continue
-        volumes.append(
-            {
-                "name": volume,
-                "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
-            }
-        )
-        serve_mounts.append(
-            {"name": volume, "mountPath": f"{SECRETS_DIR}/{volume}", "readOnly": True}
-        )
-        env.append({"name": f"{ENV_PREFIX}{variable}", "value": f"{SECRETS_DIR}/{volume}/token"})
+    for field, volume, _ in _SERVER_SECRETS:
+        ref = getattr(spec.secrets, field)
+        if ref is not None:
+            volumes.append(_secret_volume(volume, ref))
     if spec.secrets.hf_token and spec.model.huggingface:
-        volumes.append({"name": "hf-token", "secret": {"secretName": spec.secrets.hf_token.name,
-                                                       "items": [{"key": spec.secrets.hf_token.key, "path": "token"}]}})  # fmt: skip
+        volumes.append(_secret_volume("hf-token", spec.secrets.hf_token))
+    return volumes
+
+
+def _server_secrets(spec: DeploymentSpec) -> tuple[list[Obj], list[Obj]]:
+    """Secrets are mounted as files, never passed as environment variables: (mounts, env)."""
+    mounts: list[Obj] = []
+    env: list[Obj] = []
+    for field, volume, variable in _SERVER_SECRETS:
+        if getattr(spec.secrets, field) is None:
+            continue
+        mounts.append({"name": volume, "mountPath": f"{SECRETS_DIR}/{volume}", "readOnly": True})
+        env.append({"name": f"{ENV_PREFIX}{variable}", "value": f"{SECRETS_DIR}/{volume}/token"})
+    return mounts, env
+
+
+def _http_get(path: str, period_s: int, failures: int, timeout_s: int = 5) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period_s,
+        "timeoutSeconds": timeout_s,
+        "failureThreshold": failures,
+    }
+
+
+def _probes(spec: DeploymentSpec) -> Obj:
+    """Startup (the model load's budget) and readiness on /health/ready, liveness on /health/live."""
+    probes = spec.probes
+    startup_failures = math.ceil(spec.startup_budget_s / probes.startup_period_s)
+    readiness = _http_get(
+        "/health/ready",
+        probes.readiness_period_s,
+        probes.readiness_failure_threshold,
+        READY_TIMEOUT_S,
+    )
+    liveness = _http_get(
+        "/health/live", probes.liveness_period_s, probes.liveness_failure_threshold
+    )
+    # A liveness restart of a stalled engine need not wait for a full drain.
+    liveness["terminationGracePeriodSeconds"] = spec.engine.shutdown_timeout_s + spec.drain.margin_s
+    return {
+        "startupProbe": _http_get("/health/ready", probes.startup_period_s, startup_failures),
+        "readinessProbe": {**readiness, "successThreshold": 1},
+        "livenessProbe": liveness,
+    }
+
+
+def _server(spec: DeploymentSpec) -> Obj:
+    """The `vllm` container: the server, its probes, and the preStop drain."""
+    secret_mounts, secret_env = _server_secrets(spec)
     gpu = {spec.gpu.resource: str(spec.gpu.count)} if spec.gpu.count else {}
-    probe_port = "http"
-    startup_failures = math.ceil(spec.startup_budget_s / spec.probes.startup_period_s)
-    container = {
-        "name": "vllm", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
-        "command": ["vllm-deploy"], "args": _serve_args(spec),
+    amounts = {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu}
+    return {
+        "name": "vllm",
+        "image": spec.image.ref,
+        "imagePullPolicy": spec.image.pull_policy,
+        "command": ["vllm-deploy"],
+        "args": _serve_args(spec),
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
-        "envFrom": [{"configMapRef": {"name": spec.app_name}}], "env": env,
-        "resources": {"requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu},
-                      "limits": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu}},
-        "startupProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": spec.probes.startup_period_s,
-                         "timeoutSeconds": 5, "failureThreshold": startup_failures},
-        "readinessProbe": {"httpGet": {"path": "/health/ready", "port": probe_port},
-                           "periodSeconds": spec.probes.readiness_period_s, "timeoutSeconds": READY_TIMEOUT_S,
-                           "failureThreshold": spec.probes.readiness_failure_threshold, "successThreshold": 1},
-        "livenessProbe": {"httpGet": {"path": "/health/live", "port": probe_port},
-                          "periodSeconds": spec.probes.liveness_period_s, "timeoutSeconds": 5,
-                          "failureThreshold": spec.probes.liveness_failure_threshold,
-                          # a liveness restart of a stalled engine need not wait for a full drain
-                          "terminationGracePeriodSeconds": spec.engine.shutdown_timeout_s + spec.drain.margin_s},
-        "lifecycle": {"preStop": {"exec": {"command": ["vllm-deploy", "drain", "--port", str(HTTP_PORT)]}}},
-        "volumeMounts": serve_mounts, "securityContext": _container_security(),
-    }  # fmt: skip
-    tolerations = [{"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}] if (
-        spec.gpu.count and spec.gpu.tolerate_gpu_taint) else []  # fmt: skip
-    pod_spec: Obj = {
-        "serviceAccountName": spec.app_name, "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": spec.grace_period_s, "enableServiceLinks": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
-                            "fsGroupChangePolicy": "OnRootMismatch",
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "initContainers": _prefetch(spec, mounts, home_env), "containers": [container], "volumes": volumes,
-        "topologySpreadConstraints": [
-            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-             "labelSelector": {"matchLabels": selector_labels(spec)}}
-            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")],
-    }  # fmt: skip
-    if not pod_spec["initContainers"]:
-        del pod_spec["initContainers"]
+        "envFrom": [{"configMapRef": {"name": spec.app_name}}],
+        "env": [*_server_env(spec), *secret_env],
+        "resources": {"requests": dict(amounts), "limits": dict(amounts)},
+        **_probes(spec),
+        # No --timeout: the hook reads the drain deadline from the ConfigMap, as the server does.
+        "lifecycle": {
+            "preStop": {"exec": {"command": ["vllm-deploy", "drain", "--port", str(HTTP_PORT)]}}
+        },
+        "volumeMounts": [
+            *_SHARED_MOUNTS,
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            *secret_mounts,
+        ],
+        "securityContext": _container_security(),
+    }
+
+
+def _pod_spec(spec: DeploymentSpec) -> Obj:
+    pod: Obj = {
+        "serviceAccountName": spec.app_name,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": spec.grace_period_s,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    init = _prefetch(spec, _SHARED_MOUNTS, _home_env())
+    if init:
+        pod["initContainers"] = init
+    pod["containers"] = [_server(spec)]
+    pod["volumes"] = _volumes(spec)
+    pod["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector_labels(spec)},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
     if spec.gpu.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.gpu.node_selector)
-    if tolerations:
-        pod_spec["tolerations"] = tolerations
+        pod["nodeSelector"] = dict(spec.gpu.node_selector)
+    if spec.gpu.count and spec.gpu.tolerate_gpu_taint:
+        pod["tolerations"] = [
+            {"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    return pod
+
+
+def deployment(spec: DeploymentSpec) -> Obj:
+    """The Deployment: rolling updates sized by the spec, a rollout deadline that outlasts a
+    first download and load, and pods that restart when the middleware's settings change."""
     annotations = {
         f"{ANNOTATION_PREFIX}profile": spec.profile,
         f"{ANNOTATION_PREFIX}expected-load-seconds": str(spec.probes.expected_load_s),
     }
+    # Pods restart when the middleware settings change (they are read at start).
+    checksum = hashlib.sha256(json.dumps(config_map_data(spec), sort_keys=True).encode())
+    template = {
+        "metadata": {
+            "labels": pod_labels(spec),
+            "annotations": {f"{ANNOTATION_PREFIX}config-checksum": checksum.hexdigest()[:16]},
+        },
+        "spec": _pod_spec(spec),
+    }
+    rolling = {"maxSurge": spec.rollout.max_surge, "maxUnavailable": spec.rollout.max_unavailable}
     body: Obj = {
         "selector": {"matchLabels": selector_labels(spec)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": spec.rollout.max_surge,
-                                                                "maxUnavailable": spec.rollout.max_unavailable}},
-        "minReadySeconds": spec.rollout.min_ready_seconds, "revisionHistoryLimit": 5,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+        "minReadySeconds": spec.rollout.min_ready_seconds,
+        "revisionHistoryLimit": 5,
         # A first start downloads weights and loads them: the default 600 s would call it failed.
-        "progressDeadlineSeconds": spec.startup_budget_s + spec.rollout.min_ready_seconds + DOWNLOAD_ALLOWANCE_S,
-        "template": {"metadata": {"labels": pod_labels(spec), "annotations": {
-            # Pods restart when the middleware settings change (they are read at start).
-            f"{ANNOTATION_PREFIX}config-checksum": hashlib.sha256(
-                json.dumps(config_map_data(spec), sort_keys=True).encode()).hexdigest()[:16]}},
-            "spec": pod_spec},
-    }  # fmt: skip
-    if not (spec.autoscaling.enabled):
+        "progressDeadlineSeconds": (
+            spec.startup_budget_s + spec.rollout.min_ready_seconds + DOWNLOAD_ALLOWANCE_S
+        ),
+        "template": template,
+    }
+    if not spec.autoscaling.enabled:
         body["replicas"] = spec.replicas  # with an autoscaler, it owns the count
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": metadata(spec, spec.app_name, annotations=annotations), "spec": body}  # fmt: skip
+    meta = metadata(spec, spec.app_name, annotations=annotations)
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": body}
