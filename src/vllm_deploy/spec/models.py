@@ -148,7 +148,8 @@ class Autoscaling(_Strict):
 class Slo(_Strict):
     """The service level objective, defined once: over every ``window``, the p95 time to first
     token and inter-token latency stay under their bounds and the share of failed requests
-    under ``error_ratio``. The capacity simulator reads it (``vllm-deploy simulate``)."""
+    under ``error_ratio``. The one definition: the capacity simulator reads it (``vllm-deploy
+    simulate``), and so do the deployment's burn-rate alerts (``observability.slo``)."""
 
     ttft_p95_s: Annotated[float, Field(gt=0, le=600)] = 2.0
     itl_p95_s: Annotated[float, Field(gt=0, le=60)] = 0.1
