@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP_VERSION := 26.3
 
-.PHONY: run test lint bench rehearse setup model generate debian-packages clean image-lock image-size
+.PHONY: run test lint bench rehearse setup model generate debian-packages mermaid clean image-lock image-size
 
 setup: $(STAMP)
 
@@ -51,8 +51,20 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 debian-packages:
 	scripts/ensure-debian-packages.sh promtool:prometheus prometheus:prometheus nginx:nginx ip:iproute2
 
-test: $(STAMP) $(CHECKOV_STAMP) debian-packages lint
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(VENV)/bin/pytest -q
+# mermaid-cli (pinned in tools/mermaid/package-lock.json) with Debian's chromium, not
+# puppeteer's download: the docs test renders every Mermaid diagram with it.
+MERMAID_DIR := tools/mermaid
+MERMAID_STAMP := $(MERMAID_DIR)/node_modules/.installed
+
+$(MERMAID_STAMP): $(MERMAID_DIR)/package-lock.json
+	scripts/ensure-debian-packages.sh node:nodejs npm:npm chromium:chromium
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix $(MERMAID_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+mermaid: $(MERMAID_STAMP)
+
+test: $(STAMP) $(CHECKOV_STAMP) $(MERMAID_STAMP) debian-packages lint
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov MMDC=$(MERMAID_DIR)/node_modules/.bin/mmdc $(VENV)/bin/pytest -q
 
 # Rewrites the committed rules, dashboards and example manifests from the code and specs.
 generate: $(STAMP)
@@ -86,4 +98,4 @@ rehearse: $(STAMP) debian-packages
 	$(PY) benchmarks/rehearsals.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MERMAID_DIR)/node_modules .models .pytest_cache .mypy_cache .ruff_cache

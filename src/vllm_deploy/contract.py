@@ -12,7 +12,10 @@ from typing import Any
 __all__ = [
     "ADAPTER_RULES_LABEL",
     "ADMIN_PATHS",
+    "ADMIN_PREFIX",
     "ADMIN_TOKEN_HEADER",
+    "DEFAULT_DRAIN_TIMEOUT_S",
+    "DRAIN_TIMEOUT_VARIABLE",
     "ENV_PREFIX",
     "GENERATION_PATHS",
     "INTER_TOKEN_LATENCY_BUCKETS",
@@ -20,14 +23,25 @@ __all__ = [
     "OPEN_PATHS",
     "PROBE_PATHS",
     "REQUEST_LATENCY_BUCKETS",
+    "SIM_FAULTS_PATH",
     "TIME_TO_FIRST_TOKEN_BUCKETS",
+    "VLLM_VERSION",
     "error_body",
+    "is_admin_path",
 ]
+
+# The vLLM release whose HTTP, metrics and command-line contract everything here follows.
+VLLM_VERSION = "0.33.0"
 
 # ProductionMiddleware's settings are ``VLLMDEPLOY_<FIELD>`` variables (docs/runtime.md).
 # Outside vLLM's ``VLLM_`` namespace, which vLLM validates at start
 # (vllm/platforms/interface.py ``validate_environ``, vLLM 0.33.0).
 ENV_PREFIX = "VLLMDEPLOY_"
+# The drain deadline's one carrier in a pod: the middleware and `vllm-deploy drain` (the preStop
+# hook, run in the same container) both read it; the grace period and the ingress timeouts are
+# derived from it, and the validator reads it back from the rendered ConfigMap.
+DRAIN_TIMEOUT_VARIABLE = ENV_PREFIX + "DRAIN_TIMEOUT_S"
+DEFAULT_DRAIN_TIMEOUT_S = 120
 # The import path vLLM resolves with `importlib` and applies with `app.add_middleware(cls)`.
 MIDDLEWARE_PATH = "vllm_deploy.runtime.ProductionMiddleware"
 
@@ -40,8 +54,13 @@ ADAPTER_RULES_LABEL = "vllm-deploy.io/prometheus-adapter-rules"
 PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
 # Served without an API key: probes, the engine's own /health, and Prometheus' scrape.
 OPEN_PATHS = PROBE_PATHS | {"/health", "/metrics"}
-# Served only to the pod itself (loopback, no proxy header, admin token when set).
+# Every path under ADMIN_PREFIX is served only to the pod itself (loopback, no proxy header,
+# admin token when set): the middleware's gate checks them all, whoever serves them.
+ADMIN_PREFIX = "/admin/"
+# The admin routes the middleware serves itself (drain, for the preStop hook) ...
 ADMIN_PATHS = frozenset({"/admin/drain", "/admin/undrain"})
+# ... and the simulated engine's fault injection, passed through the same gate to the engine.
+SIM_FAULTS_PATH = "/admin/sim/faults"
 ADMIN_TOKEN_HEADER = b"x-vllm-deploy-admin-token"
 # Routes whose response bodies carry generated tokens (vLLM 0.33.0's routers: OpenAI,
 # Anthropic /v1/messages, SageMaker /invocations, tokens-in/out, Cohere, audio), so each
@@ -66,6 +85,11 @@ INTER_TOKEN_LATENCY_BUCKETS: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
     20.0, 40.0, 80.0,
 )  # fmt: skip
+
+
+def is_admin_path(path: str) -> bool:
+    """True for every path the pod serves only to itself (see ``ADMIN_PREFIX``)."""
+    return path.startswith(ADMIN_PREFIX)
 
 
 def error_body(message: str, err_type: str, code: int, param: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
 from vllm_deploy.engines import ENGINES, build_app
+from vllm_deploy.runtime.gate import AdminGate
 from vllm_deploy.runtime.logs import configure_logging
 from vllm_deploy.runtime.middleware import ProductionMiddleware
 from vllm_deploy.runtime.settings import load_settings
@@ -31,6 +32,8 @@ def run_engine(config: ServeConfig, extra_args: Sequence[str]) -> None:
     app: ASGIApp = build_app(config, ENGINES[config.engine], REGISTRY)
     if config.middleware:
         app = ProductionMiddleware(app, settings=settings, registry=REGISTRY)
+    else:  # the bare engine still serves its admin routes to the pod itself only
+        app = AdminGate(app, settings)
     # On SIGTERM uvicorn stops accepting, then waits for in-flight requests up to the
     # shutdown timeout before it cancels the rest (vLLM's --shutdown-timeout semantics).
     server = _GracefulServer(

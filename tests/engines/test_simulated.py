@@ -83,12 +83,6 @@ def test_faults_are_validated_and_readable(client: TestClient) -> None:
     assert client.get("/admin/sim/faults").json() == FaultSettings().model_dump()
 
 
-def test_admin_routes_refuse_non_loopback_clients() -> None:
-    with _client(client_addr=("10.1.2.3", 5555)) as c:
-        assert c.get("/admin/sim/faults").status_code == 403
-        assert c.post("/admin/sim/faults", json={"hang": True}).status_code == 403
-
-
 def test_version_and_models_shapes(client: TestClient) -> None:
     assert client.get("/version").json() == {
         "version": "0.33.0", "engine": "simulated", "vllm_deploy_version": __version__,

@@ -18,19 +18,22 @@ from vllm_deploy.local.errors import ApiError
 from vllm_deploy.local.selectors import _split_terms as split_terms
 from vllm_deploy.local.selectors import field_selector, label_selector, match_selector_object
 
-# TestSelectorParse (labels): testGoodStrings, testBadStrings.
-LABEL_GOOD = [
-    "x=a,y=b,z=c",
-    "",
-    "x!=a,y=b",
-    "x=",
-    "x= ",
-    "x=,z= ",
-    "x= ,z= ",
-    "!x",
-    "x>1",
-    "x>1,z<5",
-]
+# TestSelectorParse (labels): testGoodStrings, testBadStrings. Upstream also checks each
+# good string's restring; here each parse is checked by what it selects in three label sets
+# (apimachinery's Requirement.Matches: =, in and > need the key; != and notin hold without it).
+PARSED_ON = ({"x": "a", "y": "b", "z": "c"}, {"x": "", "y": "b", "z": ""}, {"x": "2", "z": "4"})
+LABEL_GOOD = {
+    "x=a,y=b,z=c": (True, False, False),
+    "": (True, True, True),
+    "x!=a,y=b": (False, True, False),
+    "x=": (False, True, False),
+    "x= ": (False, True, False),
+    "x=,z= ": (False, True, False),
+    "x= ,z= ": (False, True, False),
+    "!x": (False, False, False),
+    "x>1": (False, False, True),
+    "x>1,z<5": (False, False, True),
+}
 LABEL_BAD = ["x=a||y=b", "x==a==b", "!x=a", "x<a"]
 
 # TestSetSelectorParser: (selector, valid).
@@ -114,9 +117,10 @@ REQUIREMENT_MATCHING = [
 ]
 
 
-@pytest.mark.parametrize("selector", LABEL_GOOD)
-def test_label_selector_parses(selector: str) -> None:
-    label_selector(selector)
+@pytest.mark.parametrize(("selector", "selects"), LABEL_GOOD.items())
+def test_label_selector_parses(selector: str, selects: tuple[bool, bool, bool]) -> None:
+    matches = label_selector(selector)
+    assert tuple(matches(labels) for labels in PARSED_ON) == selects
 
 
 @pytest.mark.parametrize("selector", LABEL_BAD)
@@ -193,9 +197,27 @@ def test_field_selector_split_terms(selector: str, terms: list[str]) -> None:
     assert split_terms(selector) == terms
 
 
-@pytest.mark.parametrize("selector", ["x=a,y=b,z=c", "", "x!=a,y=b", "x=a||y\\=b", "x=a\\=\\=b"])
-def test_field_selector_parses(selector: str) -> None:
-    field_selector(selector)
+# TestSelectorParse (fields): testGoodStrings, each checked by what it selects; an escaped
+# "=" is part of the value, so "x=a||y\\=b" requires x to be "a||y=b".
+FIELDS_PARSED_ON = (
+    {"x": "a", "y": "b", "z": "c"},
+    {"x": "b", "y": "b"},
+    {"x": "a||y=b"},
+    {"x": "a==b"},
+)
+FIELD_GOOD = {
+    "x=a,y=b,z=c": (True, False, False, False),
+    "": (True, True, True, True),
+    "x!=a,y=b": (False, True, False, False),
+    "x=a||y\\=b": (False, False, True, False),
+    "x=a\\=\\=b": (False, False, False, True),
+}
+
+
+@pytest.mark.parametrize(("selector", "selects"), FIELD_GOOD.items())
+def test_field_selector_parses(selector: str, selects: tuple[bool, ...]) -> None:
+    matches = field_selector(selector)
+    assert tuple(matches(fields) for fields in FIELDS_PARSED_ON) == selects
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 POD = 'job="vllm", namespace="llm", pod="vllm-llama-0"'
 ENGINE = f'{POD}, model_name="llama", engine="0"'
@@ -15,7 +15,6 @@ class Fixture:
     true_from_m: int  # first evaluation (minutes) at which the alert's expression holds
     labels: dict[str, str]  # the alert's labels besides severity
     minutes: int = 40
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 FIXTURES: dict[str, Fixture] = {

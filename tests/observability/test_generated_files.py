@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vllm_deploy.observability import ObservabilityConfig
+from vllm_deploy.observability import ObservabilityConfig, dashboards
 from vllm_deploy.observability.generate import render_files
 
 OUT = Path(__file__).parents[2] / "deploy" / "observability"
@@ -25,7 +25,10 @@ def test_committed_files_are_current() -> None:
 
 
 def test_dashboards_are_well_formed() -> None:
-    for path in (OUT / "dashboards").glob("*.json"):
+    paths = sorted((OUT / "dashboards").glob("*.json"))
+    expected = {b.uid for b in dashboards(ObservabilityConfig())}
+    assert expected and {p.stem for p in paths} == expected
+    for path in paths:
         board = json.loads(path.read_text())
         assert board["uid"] == path.stem
         names = {v["name"] for v in board["templating"]["list"]}

@@ -118,14 +118,36 @@ def _imported_after(modules: list[str]) -> set[str]:
     return set(json.loads(out.stdout))
 
 
+def _ours(loaded: set[str], package: str) -> set[str]:
+    return {m for m in loaded if m == package or m.startswith(package + ".")}
+
+
 def test_the_runtime_does_not_load_the_engines() -> None:
-    loaded = _imported_after(["vllm_deploy.runtime", "vllm_deploy.server", "vllm_deploy.cli"])
-    assert not {m for m in loaded if m.startswith("vllm_deploy.engines")}
+    """What vLLM imports with ``--middleware``, and the pod's commands, load no engine server."""
+    loaded = _imported_after(["vllm_deploy.runtime"])
+    assert "vllm_deploy.runtime.middleware" in loaded
+    assert not _ours(loaded, "vllm_deploy.engines")
     assert not {"fastapi", "uvicorn", "torch"} & loaded
+    loaded = _imported_after(["vllm_deploy.runtime", "vllm_deploy.server", "vllm_deploy.cli"])
+    assert not _ours(loaded, "vllm_deploy.engines")
+
+
+def test_the_engines_do_not_load_the_runtime() -> None:
+    engines = [
+        "vllm_deploy.engines",
+        "vllm_deploy.engines.simulated",
+        "vllm_deploy.engines.reference",
+    ]
+    loaded = _imported_after(engines)
+    assert "vllm_deploy.engines.simulated.admin" in loaded
+    assert not _ours(loaded, "vllm_deploy.runtime")
 
 
 def test_validating_manifests_loads_no_web_framework_or_tracing_sdk() -> None:
-    loaded = _imported_after(["vllm_deploy.validate", "vllm_deploy.render"])
+    loaded = _imported_after(["vllm_deploy.validate"])
+    assert "vllm_deploy.validate.policies" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("fastapi", "starlette", "uvicorn")}
-    assert "opentelemetry.sdk" not in loaded
-    assert not {m for m in loaded if m.startswith(("vllm_deploy.engines", "vllm_deploy.runtime"))}
+    assert not _ours(loaded, "opentelemetry.sdk")
+    assert not _ours(loaded, "vllm_deploy.engines") | _ours(loaded, "vllm_deploy.runtime")
+    loaded = _imported_after(["vllm_deploy.validate", "vllm_deploy.render"])
+    assert not _ours(loaded, "fastapi") | _ours(loaded, "opentelemetry.sdk")

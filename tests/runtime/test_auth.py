@@ -56,7 +56,10 @@ def test_everything_else_needs_a_valid_key(server: ServerProcess, method: str, p
 
 def test_the_openai_client_with_and_without_key(server: ServerProcess) -> None:
     good = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEYS[1], max_retries=0)
-    assert good.completions.create(model="m", prompt="x", max_tokens=2).usage is not None
+    reply = good.completions.create(
+        model="m", prompt="x", max_tokens=2, extra_body={"ignore_eos": True}
+    )
+    assert reply.model == "m" and reply.usage is not None and reply.usage.completion_tokens == 2
     bad = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()

@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from vllm_deploy.harness import ServerProcess
+from vllm_deploy.runtime.drain_client import DrainFailed
+from vllm_deploy.runtime.drain_client import drain as run_drain
 
 SIM = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "20", "--sim-itl-ms", "20",
        "--max-num-seqs", "32"]  # fmt: skip
@@ -131,3 +133,23 @@ def test_drain_command_fails_clearly_without_a_server() -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: drain request to 127.0.0.1:9 failed")
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [("deadline", "drain hit its deadline with 3 requests in flight"),
+     ("stalled", "drain ended early: the engine is stalled (liveness restarts the pod) with 3"),
+     ("cancelled", "drain was cancelled by POST /admin/undrain with 3")],
+)  # fmt: skip
+def test_the_drain_command_says_how_the_drain_ended(
+    monkeypatch: pytest.MonkeyPatch, reason: str, said: str
+) -> None:
+    answer = {"drained": False, "reason": reason, "in_flight": 3, "duration_seconds": 1.0}
+
+    def post(url: str, **kwargs: object) -> httpx.Response:
+        return httpx.Response(200, json=answer, request=httpx.Request("POST", url))
+
+    monkeypatch.setattr(httpx, "post", post)
+    with pytest.raises(DrainFailed) as failed:
+        run_drain("127.0.0.1", 8000, 1.0, None)
+    assert str(failed.value).startswith(said)

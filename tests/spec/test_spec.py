@@ -33,6 +33,7 @@ BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model"}}
      ({"cache": {"node_path": "relative/dir"}}, "cache.node_path: has value 'relative/dir'"),
      ({"cache": {"download_timeout_s": 5}}, "cache.download_timeout_s: has value 5"),
      ({"autoscaling": {"min_replicas": 5, "max_replicas": 2}}, "min_replicas must be <="),
+     ({"drain": {"longest_request_s": 30}}, "drain.longest_request_s is now drain.timeout_s"),
      ({"ingress": {"enabled": True}}, "ingress.host is required"),
      ({"resources": {"memory": "lots"}}, "resources.memory: has value 'lots'"),
      ({"profile": "staging"}, "profile: has value 'staging'"),
@@ -61,8 +62,27 @@ def test_profiles_give_defaults_and_the_spec_wins() -> None:
     )
 
 
+def test_prod_is_the_models_defaults_and_dev_changes_only_what_differs() -> None:
+    from vllm_deploy.spec.models import DeploymentSpec
+    from vllm_deploy.spec.profiles import PROFILES
+
+    assert spec_from_mapping({**BASE, "profile": "prod"}) == DeploymentSpec.model_validate(BASE)
+    defaults = DeploymentSpec.model_validate(BASE).model_dump()
+
+    def restated(profile: dict[str, object], base: dict[str, object]) -> list[str]:
+        same = []
+        for key, value in profile.items():
+            if isinstance(value, dict):
+                same += [f"{key}.{k}" for k in restated(value, base[key])]  # type: ignore[arg-type]
+            elif base[key] == value:
+                same.append(key)
+        return same
+
+    assert {name: restated(p, defaults) for name, p in PROFILES.items()} == {"dev": [], "prod": []}
+
+
 def test_grace_period_follows_the_rule() -> None:
-    spec = spec_from_mapping({**BASE, "drain": {"longest_request_s": 200, "margin_s": 15},
+    spec = spec_from_mapping({**BASE, "drain": {"timeout_s": 200, "margin_s": 15},
                               "engine": {"shutdown_timeout_s": 40}})  # fmt: skip
     assert spec.grace_period_s == 200 + 40 + 15
 

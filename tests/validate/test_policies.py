@@ -153,3 +153,31 @@ def test_keda_query_must_name_a_contract_metric() -> None:
         "query"
     ] = "sum(up)"
     assert [p.check for p in check_policies(objs)] == ["autoscaling-metric-served"]
+
+
+def _drain_deadline(objs: list[Obj], where: str) -> None:
+    """A longer drain deadline, set where a hand edit would set it."""
+    if where == "configmap":
+        carriers = [o for o in objs if "VLLMDEPLOY_DRAIN_TIMEOUT_S" in (o.get("data") or {})]
+        (config,) = carriers
+        config["data"]["VLLMDEPLOY_DRAIN_TIMEOUT_S"] = "900"
+    elif where == "env":
+        _server(objs)["env"].append({"name": "VLLMDEPLOY_DRAIN_TIMEOUT_S", "value": "900"})
+    else:
+        _server(objs)["lifecycle"]["preStop"]["exec"]["command"] += ["--timeout", "900"]
+
+
+@pytest.mark.parametrize("where", ["configmap", "env", "prestop"])
+def test_the_drain_deadline_is_read_where_the_pod_reads_it(where: str) -> None:
+    objs = copy.deepcopy(load_dir(PROD))
+    _drain_deadline(objs, where)
+    problems = [str(p) for p in check_policies(objs)]
+    assert any("[grace-period]" in p and "drain 900 +" in p for p in problems), problems
+    assert any("[ingress-timeouts]" in p and "drain deadline (900 s)" in p for p in problems)
+
+
+def test_a_drain_deadline_that_is_not_a_number_is_named() -> None:
+    objs = copy.deepcopy(load_dir(PROD))
+    _server(objs)["env"].append({"name": "VLLMDEPLOY_DRAIN_TIMEOUT_S", "value": "soon"})
+    problems = [str(p) for p in check_policies(objs) if p.check == "grace-period"]
+    assert problems and "VLLMDEPLOY_DRAIN_TIMEOUT_S has value 'soon'" in problems[0]

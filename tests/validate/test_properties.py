@@ -29,7 +29,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         "autoscaling": {"enabled": draw(st.booleans()), "engine": engine, "min_replicas": min_replicas,
                         "max_replicas": min_replicas + draw(st.integers(1, 10)),
                         "gpu_utilisation_target": draw(st.one_of(st.none(), st.integers(10, 95)))},
-        "drain": {"longest_request_s": draw(st.integers(1, 3600)), "quiet_s": draw(st.floats(0, 60)),
+        "drain": {"timeout_s": draw(st.integers(1, 3600)), "quiet_s": draw(st.floats(0, 60)),
                   "margin_s": draw(st.integers(5, 120))},
         "engine": {"shutdown_timeout_s": draw(st.integers(0, 600)),
                    "extra_args": [arg for group in draw(st.lists(st.sampled_from(

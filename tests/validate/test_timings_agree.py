@@ -26,15 +26,18 @@ def test_rendered_pod_matches_the_middleware() -> None:
     pod = dep["spec"]["template"]["spec"]
     server = pod["containers"][0]
 
-    # The ConfigMap is valid middleware configuration, and its drain timeout is the hook's.
+    # The ConfigMap is valid middleware configuration and the drain deadline's one carrier:
+    # the server reads it, and so does the preStop hook (same container, no --timeout of its own).
+    assert server["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     settings = load_settings(config["data"])
+    assert settings.drain_timeout_s == spec.drain.timeout_s == 300
     pre_stop = server["lifecycle"]["preStop"]["exec"]["command"]
-    assert pre_stop[:2] == ["vllm-deploy", "drain"]
+    assert pre_stop[:2] == ["vllm-deploy", "drain"] and "--timeout" not in pre_stop
     drain = get_command(app).commands["drain"]  # type: ignore[attr-defined]
     options = {o for p in drain.params for o in p.opts}
     assert {pre_stop[i] for i in range(2, len(pre_stop), 2)} <= options
-    assert float(pre_stop[pre_stop.index("--timeout") + 1]) == settings.drain_timeout_s
     assert int(pre_stop[pre_stop.index("--port") + 1]) == server["ports"][0]["containerPort"]
+    assert not [k for k in dep["metadata"]["annotations"] if "request" in k or "drain" in k]
 
     # The grace period follows the rule with the timings the processes really use.
     shutdown = int(server["args"][server["args"].index("--shutdown-timeout") + 1])

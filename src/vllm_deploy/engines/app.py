@@ -113,8 +113,6 @@ def build_app(
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.state.scheduler = scheduler
-    app.state.engine = engine
 
     @app.exception_handler(OpenAIError)
     async def _openai_error(_: Request, exc: OpenAIError) -> Response:

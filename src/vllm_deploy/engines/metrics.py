@@ -23,13 +23,10 @@ from vllm_deploy.contract import (
 __all__ = [
     "ENGINE_METRICS",
     "FINISH_REASONS",
-    "VLLM_CONTRACT_VERSION",
     "EngineMetrics",
     "MetricSpec",
     "build_1_2_5_buckets",
 ]
-
-VLLM_CONTRACT_VERSION = "0.33.0"
 
 # `str(FinishReason.X)` in vLLM; a series for each is created at start-up.
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "abort", "error", "repetition")

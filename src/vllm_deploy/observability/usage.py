@@ -7,6 +7,8 @@ import re
 from vllm_deploy.observability.config import ObservabilityConfig
 from vllm_deploy.observability.dashboards import dashboards
 from vllm_deploy.observability.rules import alerts, recording_rules
+from vllm_deploy.observability.slo import slo_rules_document
+from vllm_deploy.spec.models import Slo
 
 __all__ = ["metric_usage"]
 
@@ -33,6 +35,16 @@ def metric_usage(config: ObservabilityConfig) -> dict[str, set[str]]:
     for alert in alerts(config):
         for name in _metrics_in(alert.expr, recorded):
             usage.setdefault(name, set()).add(alert.name)
+    # Each spec's SLO alerts (rendered per deployment; any spec reads the same metrics).
+    slo_rules = slo_rules_document(Slo(), "llm", "vllm-model", config)["groups"][0]["rules"]
+    slo_recorded: dict[str, str] = {}
+    for rule in slo_rules:
+        if "record" in rule:  # one name per window, one rule per objective: read them all
+            slo_recorded[rule["record"]] = f"{slo_recorded.get(rule['record'], '')} {rule['expr']}"
+    for rule in slo_rules:
+        if "alert" in rule:
+            for name in _metrics_in(rule["expr"], slo_recorded):
+                usage.setdefault(name, set()).add(rule["alert"])
     for board in dashboards(config):
         for panel in board.panels:
             if panel.kind == "logs":

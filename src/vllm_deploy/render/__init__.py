@@ -43,6 +43,7 @@ def _components(spec: DeploymentSpec) -> dict[str, list[Component]]:
         files["keda-scaledobject.yaml"] = [autoscaling.keda_scaled_object]
     if spec.observability.prometheus_operator:
         files["podmonitor.yaml"] = [monitoring.pod_monitor]
+        files["slo-rules.yaml"] = [monitoring.slo_rule]  # this deployment's own SLO alerts
         if spec.observability.rules:  # cluster-wide: from one spec per cluster
             files["prometheusrule.yaml"] = [monitoring.prometheus_rule]
     if spec.observability.dashboards:  # cluster-wide too

@@ -1,4 +1,5 @@
-"""PodMonitor, PrometheusRule (the generated rules) and the dashboards for Grafana's sidecar."""
+"""PodMonitor, PrometheusRules (the cluster-wide rules; this deployment's SLO alerts) and the
+dashboards for Grafana's sidecar."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 
 from vllm_deploy.observability import ObservabilityConfig, dashboards, rules_document
 from vllm_deploy.observability.generate import NAMESPACE_METRIC
+from vllm_deploy.observability.slo import slo_rules_document
 from vllm_deploy.render.common import Obj, metadata, selector_labels
 from vllm_deploy.spec.models import DeploymentSpec
 
-__all__ = ["dashboards_config_map", "pod_monitor", "prometheus_rule"]
+__all__ = ["dashboards_config_map", "pod_monitor", "prometheus_rule", "slo_rule"]
 
 
 def _monitor_metadata(spec: DeploymentSpec, name: str) -> Obj:
@@ -32,6 +34,16 @@ def prometheus_rule(spec: DeploymentSpec) -> Obj:
     # Cluster-wide rules: one object named for the bundle, not for a model.
     return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": _monitor_metadata(spec, "vllm-deploy-rules"),
             "spec": rules_document(ObservabilityConfig())}  # fmt: skip
+
+
+def slo_rule(spec: DeploymentSpec) -> Obj:
+    """This deployment's multi-window burn-rate alerts, with the thresholds of its ``slo:``."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _monitor_metadata(spec, f"{spec.app_name}-slo"),
+        "spec": slo_rules_document(spec.slo, spec.namespace, spec.app_name),
+    }
 
 
 def dashboards_config_map(spec: DeploymentSpec) -> Obj:

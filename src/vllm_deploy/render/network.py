@@ -18,7 +18,7 @@ def service(spec: DeploymentSpec) -> Obj:
 
 def ingress(spec: DeploymentSpec) -> Obj:
     # Streams may last as long as the longest request: nginx must neither time out nor buffer.
-    timeout = str(spec.drain.longest_request_s + spec.drain.margin_s)
+    timeout = str(spec.drain.timeout_s + spec.drain.margin_s)
     annotations = {
         f"{NGINX}proxy-read-timeout": timeout, f"{NGINX}proxy-send-timeout": timeout,
         f"{NGINX}proxy-buffering": "off", f"{NGINX}proxy-request-buffering": "off",

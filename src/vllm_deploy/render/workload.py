@@ -19,7 +19,7 @@ from vllm_deploy.render.common import (
     pod_labels,
     selector_labels,
 )
-from vllm_deploy.spec.models import DeploymentSpec
+from vllm_deploy.spec.models import DeploymentSpec, SecretRef
 
 __all__ = ["config_map", "deployment", "namespace", "service_account"]
 
@@ -43,7 +43,8 @@ def service_account(spec: DeploymentSpec) -> Obj:
 def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
     data = {
         "MAX_INFLIGHT": str(spec.observability.max_inflight),
-        "DRAIN_TIMEOUT_S": str(spec.drain_timeout_s),
+        # The drain deadline's one carrier: the middleware and the preStop hook read it here.
+        "DRAIN_TIMEOUT_S": str(spec.drain.timeout_s),
         "DRAIN_QUIET_S": f"{spec.drain.quiet_s:g}",
         "WATCHDOG_STALL_S": f"{spec.observability.watchdog_stall_s:g}",
         # Below the readiness probe's timeout: a slow engine answers 503, not a probe timeout.
@@ -84,14 +85,29 @@ def _serve_args(spec: DeploymentSpec) -> list[str]:
     return args
 
 
-def deployment(spec: DeploymentSpec) -> Obj:
-    mounts = [cache.models_mount(spec), {"name": "tmp", "mountPath": "/tmp"}]
-    home_env = [
+def _shared_mounts(spec: DeploymentSpec) -> list[Obj]:
+    """The volumes every container of the pod mounts: the model cache and a writable /tmp."""
+    return [cache.models_mount(spec), {"name": "tmp", "mountPath": "/tmp"}]
+
+
+# Secrets the server reads as files: (spec field, volume name, the VLLMDEPLOY_ variable naming it).
+_SERVER_SECRETS = (
+    ("api_keys", "api-keys", "API_KEY_FILE"),
+    ("admin_token", "admin-token", "ADMIN_TOKEN_FILE"),
+)
+
+
+def _home_env(spec: DeploymentSpec) -> list[Obj]:
+    """Where vLLM, torch, triton and Hugging Face keep caches (every container)."""
+    return [
         *({"name": k, "value": v} for k, v in CACHE_ENV.items()),
         {"name": "HF_HOME", "value": cache.hf_home(spec)},
     ]
+
+
+def _server_env(spec: DeploymentSpec) -> list[Obj]:
     env = [
-        *home_env,
+        *_home_env(spec),
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "OTEL_SERVICE_NAME", "value": spec.app_name},
     ]
@@ -99,95 +115,179 @@ def deployment(spec: DeploymentSpec) -> Obj:
         env.append(
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": spec.observability.otlp_endpoint}
         )
+    return env
+
+
+def _secret_volume(name: str, ref: SecretRef) -> Obj:
+    return {
+        "name": name,
+        "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
+    }
+
+
+def _volumes(spec: DeploymentSpec) -> list[Obj]:
+    """The model cache (render.cache decides its kind), /tmp, /dev/shm, the secrets."""
     volumes: list[Obj] = [
         cache.models_volume(spec),
         {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm}},
     ]
-    serve_mounts: list[Obj] = [*mounts, {"name": "dshm", "mountPath": "/dev/shm"}]
-    # Secrets are mounted as files, never passed as environment variables.
-    for ref, volume, variable in ((spec.secrets.api_keys, "api-keys", "API_KEY_FILE"),
-                                  (spec.secrets.admin_token, "admin-token", "ADMIN_TOKEN_FILE")):  # fmt: skip
-        if ref is None:
-            continue
-        volumes.append(
-            {
-                "name": volume,
-                "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
-            }
-        )
-        serve_mounts.append(
-            {"name": volume, "mountPath": f"{SECRETS_DIR}/{volume}", "readOnly": True}
-        )
-        env.append({"name": f"{ENV_PREFIX}{variable}", "value": f"{SECRETS_DIR}/{volume}/token"})
+    for field, volume, _ in _SERVER_SECRETS:
+        ref = getattr(spec.secrets, field)
+        if ref is not None:
+            volumes.append(_secret_volume(volume, ref))
     if spec.secrets.hf_token and cache.pod_downloads(spec):  # on a shared cache, only the Job
         volumes.append(cache.token_volume(spec))
+    return volumes
+
+
+def _server_secrets(spec: DeploymentSpec) -> tuple[list[Obj], list[Obj]]:
+    """Secrets are mounted as files, never passed as environment variables: (mounts, env)."""
+    mounts: list[Obj] = []
+    env: list[Obj] = []
+    for field, volume, variable in _SERVER_SECRETS:
+        if getattr(spec.secrets, field) is None:
+            continue
+        mounts.append({"name": volume, "mountPath": f"{SECRETS_DIR}/{volume}", "readOnly": True})
+        env.append({"name": f"{ENV_PREFIX}{variable}", "value": f"{SECRETS_DIR}/{volume}/token"})
+    return mounts, env
+
+
+def _http_get(path: str, period_s: int, failures: int, timeout_s: int = 5) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period_s,
+        "timeoutSeconds": timeout_s,
+        "failureThreshold": failures,
+    }
+
+
+def _startup_failures(spec: DeploymentSpec) -> int:
+    return math.ceil(spec.startup_budget_s / spec.probes.startup_period_s)
+
+
+def _probes(spec: DeploymentSpec) -> Obj:
+    """Startup (the model load's budget) and readiness on /health/ready, liveness on /health/live."""
+    probes = spec.probes
+    startup_failures = _startup_failures(spec)
+    readiness = _http_get(
+        "/health/ready",
+        probes.readiness_period_s,
+        probes.readiness_failure_threshold,
+        READY_TIMEOUT_S,
+    )
+    liveness = _http_get(
+        "/health/live", probes.liveness_period_s, probes.liveness_failure_threshold
+    )
+    # A liveness restart of a stalled engine need not wait for a full drain.
+    liveness["terminationGracePeriodSeconds"] = spec.engine.shutdown_timeout_s + spec.drain.margin_s
+    return {
+        "startupProbe": _http_get("/health/ready", probes.startup_period_s, startup_failures),
+        "readinessProbe": {**readiness, "successThreshold": 1},
+        "livenessProbe": liveness,
+    }
+
+
+def _server(spec: DeploymentSpec) -> Obj:
+    """The `vllm` container: the server, its probes, and the preStop drain."""
+    secret_mounts, secret_env = _server_secrets(spec)
     gpu = {spec.gpu.resource: str(spec.gpu.count)} if spec.gpu.count else {}
-    probe_port = "http"
-    startup_failures = math.ceil(spec.startup_budget_s / spec.probes.startup_period_s)
-    container = {
-        "name": "vllm", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
-        "command": ["vllm-deploy"], "args": _serve_args(spec),
+    amounts = {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu}
+    return {
+        "name": "vllm",
+        "image": spec.image.ref,
+        "imagePullPolicy": spec.image.pull_policy,
+        "command": ["vllm-deploy"],
+        "args": _serve_args(spec),
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
-        "envFrom": [{"configMapRef": {"name": spec.app_name}}], "env": env,
-        "resources": {"requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu},
-                      "limits": {"cpu": spec.resources.cpu, "memory": spec.resources.memory, **gpu}},
-        "startupProbe": {"httpGet": {"path": "/health/ready", "port": probe_port}, "periodSeconds": spec.probes.startup_period_s,
-                         "timeoutSeconds": 5, "failureThreshold": startup_failures},
-        "readinessProbe": {"httpGet": {"path": "/health/ready", "port": probe_port},
-                           "periodSeconds": spec.probes.readiness_period_s, "timeoutSeconds": READY_TIMEOUT_S,
-                           "failureThreshold": spec.probes.readiness_failure_threshold, "successThreshold": 1},
-        "livenessProbe": {"httpGet": {"path": "/health/live", "port": probe_port},
-                          "periodSeconds": spec.probes.liveness_period_s, "timeoutSeconds": 5,
-                          "failureThreshold": spec.probes.liveness_failure_threshold,
-                          # a liveness restart of a stalled engine need not wait for a full drain
-                          "terminationGracePeriodSeconds": spec.engine.shutdown_timeout_s + spec.drain.margin_s},
-        "lifecycle": {"preStop": {"exec": {"command": [
-            "vllm-deploy", "drain", "--port", str(HTTP_PORT), "--timeout", str(spec.drain_timeout_s)]}}},
-        "volumeMounts": serve_mounts, "securityContext": container_security(),
-    }  # fmt: skip
-    tolerations = [{"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}] if (
-        spec.gpu.count and spec.gpu.tolerate_gpu_taint) else []  # fmt: skip
-    pod_spec: Obj = {
-        "serviceAccountName": spec.app_name, "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": spec.grace_period_s, "enableServiceLinks": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
-                            "fsGroupChangePolicy": "OnRootMismatch",
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "initContainers": cache.init_containers(spec, home_env), "containers": [container], "volumes": volumes,
-        "topologySpreadConstraints": [
-            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-             "labelSelector": {"matchLabels": selector_labels(spec)}}
-            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")],
-    }  # fmt: skip
-    if not pod_spec["initContainers"]:
-        del pod_spec["initContainers"]
+        "envFrom": [{"configMapRef": {"name": spec.app_name}}],
+        "env": [*_server_env(spec), *secret_env],
+        "resources": {"requests": dict(amounts), "limits": dict(amounts)},
+        **_probes(spec),
+        # No --timeout: the hook reads the drain deadline from the ConfigMap, as the server does.
+        "lifecycle": {
+            "preStop": {"exec": {"command": ["vllm-deploy", "drain", "--port", str(HTTP_PORT)]}}
+        },
+        "volumeMounts": [
+            *_shared_mounts(spec),
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            *secret_mounts,
+        ],
+        "securityContext": container_security(),
+    }
+
+
+def _pod_spec(spec: DeploymentSpec) -> Obj:
+    pod: Obj = {
+        "serviceAccountName": spec.app_name,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": spec.grace_period_s,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    init = cache.init_containers(spec, _home_env(spec))
+    if init:
+        pod["initContainers"] = init
+    pod["containers"] = [_server(spec)]
+    pod["volumes"] = _volumes(spec)
+    pod["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector_labels(spec)},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
     if spec.gpu.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.gpu.node_selector)
-    if tolerations:
-        pod_spec["tolerations"] = tolerations
+        pod["nodeSelector"] = dict(spec.gpu.node_selector)
+    if spec.gpu.count and spec.gpu.tolerate_gpu_taint:
+        pod["tolerations"] = [
+            {"key": spec.gpu.resource, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    return pod
+
+
+def deployment(spec: DeploymentSpec) -> Obj:
+    """The Deployment: rolling updates sized by the spec, a rollout deadline that outlasts a
+    first download and load, and pods that restart when the middleware's settings change."""
     annotations = {
         f"{ANNOTATION_PREFIX}profile": spec.profile,
         f"{ANNOTATION_PREFIX}expected-load-seconds": str(spec.probes.expected_load_s),
-        f"{ANNOTATION_PREFIX}longest-request-seconds": str(spec.drain.longest_request_s),
         f"{ANNOTATION_PREFIX}cache-kind": spec.cache.kind,
     }
+    # Pods restart when the middleware settings change (they are read at start).
+    checksum = hashlib.sha256(json.dumps(config_map_data(spec), sort_keys=True).encode())
+    template = {
+        "metadata": {
+            "labels": pod_labels(spec),
+            "annotations": {f"{ANNOTATION_PREFIX}config-checksum": checksum.hexdigest()[:16]},
+        },
+        "spec": _pod_spec(spec),
+    }
+    rolling = {"maxSurge": spec.rollout.max_surge, "maxUnavailable": spec.rollout.max_unavailable}
     body: Obj = {
         "selector": {"matchLabels": selector_labels(spec)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": spec.rollout.max_surge,
-                                                                "maxUnavailable": spec.rollout.max_unavailable}},
-        "minReadySeconds": spec.rollout.min_ready_seconds, "revisionHistoryLimit": 5,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+        "minReadySeconds": spec.rollout.min_ready_seconds,
+        "revisionHistoryLimit": 5,
         # A first start downloads weights (or waits for the Job's) and loads them: the default
-        # 600 s would call it failed.
-        "progressDeadlineSeconds": startup_failures * spec.probes.startup_period_s + spec.rollout.min_ready_seconds
-        + cache.start_allowance_s(spec),
-        "template": {"metadata": {"labels": pod_labels(spec), "annotations": {
-            # Pods restart when the middleware settings change (they are read at start).
-            f"{ANNOTATION_PREFIX}config-checksum": hashlib.sha256(
-                json.dumps(config_map_data(spec), sort_keys=True).encode()).hexdigest()[:16]}},
-            "spec": pod_spec},
-    }  # fmt: skip
-    if not (spec.autoscaling.enabled):
+        # 600 s would call it failed. The startup budget as the probe rounds it.
+        "progressDeadlineSeconds": (
+            _startup_failures(spec) * spec.probes.startup_period_s
+            + spec.rollout.min_ready_seconds
+            + cache.start_allowance_s(spec)
+        ),
+        "template": template,
+    }
+    if not spec.autoscaling.enabled:
         body["replicas"] = spec.replicas  # with an autoscaler, it owns the count
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": metadata(spec, spec.app_name, annotations=annotations), "spec": body}  # fmt: skip
+    meta = metadata(spec, spec.app_name, annotations=annotations)
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": body}

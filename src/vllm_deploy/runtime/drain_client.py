@@ -35,15 +35,27 @@ def drain(
     if settings.admin_token:
         headers[ADMIN_TOKEN_HEADER.decode()] = settings.admin_token
     try:
-        resp = httpx.post(f"http://{host}:{port}/admin/drain", params=params, headers=headers,
-                          timeout=timeout_s + 10)  # fmt: skip
+        resp = httpx.post(
+            f"http://{host}:{port}/admin/drain",
+            params=params,
+            headers=headers,
+            timeout=timeout_s + 10,
+        )
     except httpx.HTTPError as exc:
         raise DrainFailed(f"drain request to {host}:{port} failed: {exc}") from None
     if resp.status_code != 200:
         raise DrainFailed(f"drain refused with {resp.status_code}: {resp.text[:200]}")
     result: dict[str, object] = resp.json()
     if not result.get("drained"):
-        raise DrainFailed(
-            f"drain hit its deadline with {result.get('in_flight')} requests in flight"
-        )
+        reason = str(result.get("reason"))
+        why = _NOT_DRAINED.get(reason, f"ended ({reason})")
+        raise DrainFailed(f"drain {why} with {result.get('in_flight')} requests in flight")
     return result
+
+
+# How a drain that did not go quiet ended (the server's ``reason``), for the one error line.
+_NOT_DRAINED = {
+    "deadline": "hit its deadline",
+    "stalled": "ended early: the engine is stalled (liveness restarts the pod)",
+    "cancelled": "was cancelled by POST /admin/undrain",
+}

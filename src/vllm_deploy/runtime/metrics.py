@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from vllm_deploy.contract import ADMIN_PATHS, GENERATION_PATHS, OPEN_PATHS
+from vllm_deploy.contract import ADMIN_PATHS, GENERATION_PATHS, OPEN_PATHS, SIM_FAULTS_PATH
 
 __all__ = ["MiddlewareMetrics", "route_label"]
 
 # The `route` label's values: every other path is "other".
 KNOWN_ROUTES = (
-    OPEN_PATHS | ADMIN_PATHS | GENERATION_PATHS
-    | {"/v1/embeddings", "/v1/models", "/tokenize", "/detokenize", "/version"}
-)  # fmt: skip
+    OPEN_PATHS
+    | ADMIN_PATHS
+    | GENERATION_PATHS
+    | {SIM_FAULTS_PATH, "/v1/embeddings", "/v1/models", "/tokenize", "/detokenize", "/version"}
+)
 
 DRAIN_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)

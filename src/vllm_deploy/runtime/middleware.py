@@ -29,7 +29,7 @@ from vllm_deploy.runtime.access_log import ACCESS_LOGGER, ResponseObserver
 from vllm_deploy.runtime.asgi import header, send_error
 from vllm_deploy.runtime.auth import ApiKeys
 from vllm_deploy.runtime.cors import CorsRefusals
-from vllm_deploy.runtime.gate import Gate, Refusal
+from vllm_deploy.runtime.gate import Gate, Refusal, admin_scope
 from vllm_deploy.runtime.lifecycle import Lifecycle
 from vllm_deploy.runtime.metrics import MiddlewareMetrics, route_label
 from vllm_deploy.runtime.probes import Probes
@@ -242,8 +242,10 @@ class ProductionMiddleware:
             return
         if (admin := self._admin.get(scope["path"])) is not None:
             await admin(scope, send)
-            return
-        await self._in_flight(scope, receive, send)
+        elif admin_scope(scope):  # an engine's own admin route: past the gate, not client work
+            await self.app(scope, receive, send)
+        else:
+            await self._in_flight(scope, receive, send)
 
     def _log(
         self, scope: Scope, observer: ResponseObserver, start: float, request_id: str | None,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vllm_deploy.contract import ENV_PREFIX
+from vllm_deploy.contract import DEFAULT_DRAIN_TIMEOUT_S, ENV_PREFIX
 from vllm_deploy.runtime.legacy_env import LegacyNameError, translate_legacy
 
 __all__ = ["MiddlewareSettings", "SettingsError", "load_settings"]
@@ -42,7 +42,7 @@ class MiddlewareSettings(BaseSettings):
     retry_after_s: Annotated[int, Field(ge=1)] = 1
     # Drain: a quiet period with nothing in flight and no arrival ends it; the timeout caps it.
     drain_quiet_s: Annotated[float, Field(ge=0)] = 5.0
-    drain_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    drain_timeout_s: Annotated[float, Field(gt=0)] = float(DEFAULT_DRAIN_TIMEOUT_S)
     # In-flight requests but no token produced for this long: the engine is stalled.
     watchdog_stall_s: Annotated[float, Field(gt=0)] = 180.0
     # How long readiness waits for the engine's own /health.

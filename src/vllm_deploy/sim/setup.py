@@ -103,7 +103,7 @@ def setup_from_spec(
         startup_period_s=float(startup["periodSeconds"]),
         startup_failure_threshold=int(startup["failureThreshold"]),
         readiness_period_s=float(readiness["periodSeconds"]),
-        drain_deadline_s=float(spec.drain_timeout_s),
+        drain_deadline_s=float(spec.drain.timeout_s),
         drain_quiet_s=spec.drain.quiet_s,
         shutdown_timeout_s=float(spec.engine.shutdown_timeout_s),
         downloads=cache.KINDS[spec.cache.kind].downloads if spec.model.huggingface else "never",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vllm_deploy.contract import DEFAULT_DRAIN_TIMEOUT_S
 from vllm_deploy.vllm_cli import check_serve_args, option_flags, parse_serve_args
 
 __all__ = [
@@ -154,7 +155,8 @@ class Autoscaling(_Strict):
 class Slo(_Strict):
     """The service level objective, defined once: over every ``window``, the p95 time to first
     token and inter-token latency stay under their bounds and the share of failed requests
-    under ``error_ratio``. The capacity simulator reads it (``vllm-deploy simulate``)."""
+    under ``error_ratio``. The one definition: the capacity simulator reads it (``vllm-deploy
+    simulate``), and so do the deployment's burn-rate alerts (``observability.slo``)."""
 
     ttft_p95_s: Annotated[float, Field(gt=0, le=600)] = 2.0
     itl_p95_s: Annotated[float, Field(gt=0, le=60)] = 0.1
@@ -179,9 +181,19 @@ class Rollout(_Strict):
 
 
 class Drain(_Strict):
-    longest_request_s: Annotated[int, Field(ge=1, le=3600)] = 120
+    """The drain before a pod exits. ``timeout_s`` is the drain deadline: set it to the longest
+    request you serve. The grace period and the ingress timeouts are derived from it."""
+
+    timeout_s: Annotated[int, Field(ge=1, le=3600)] = DEFAULT_DRAIN_TIMEOUT_S
     quiet_s: Annotated[float, Field(ge=0, le=60)] = 5.0
     margin_s: Annotated[int, Field(ge=5, le=120)] = 10
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "longest_request_s" in data:
+            raise ValueError("drain.longest_request_s is now drain.timeout_s (the drain deadline)")
+        return data
 
 
 class Probes(_Strict):
@@ -305,9 +317,15 @@ class DeploymentSpec(_Strict):
     def app_name(self) -> str:
         return f"vllm-{self.name}"
 
-    @property
-    def drain_timeout_s(self) -> int:
-        return self.drain.longest_request_s
+    @model_validator(mode="after")
+    def _shared_cache_reachable(self) -> DeploymentSpec:
+        most = self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
+        if self.cache.kind == "shared" and self.cache.access_mode == "ReadWriteOnce" and most > 1:
+            raise ValueError(
+                "cache.access_mode ReadWriteOnce with cache.kind shared and several replicas: the volume "
+                "attaches to one node only; use ReadWriteMany, or cache.kind ephemeral"
+            )
+        return self
 
     @property
     def startup_budget_s(self) -> int:
@@ -317,4 +335,4 @@ class DeploymentSpec(_Strict):
     @property
     def grace_period_s(self) -> int:
         """The termination rule: drain deadline + shutdown timeout + margin."""
-        return self.drain_timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s
+        return self.drain.timeout_s + self.engine.shutdown_timeout_s + self.drain.margin_s

@@ -25,12 +25,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cache": {"kind": "ephemeral", "size": "50Gi"},
         "observability": {"log_level": "DEBUG"},
     },
-    "prod": {
-        "replicas": 2,
-        "autoscaling": {"enabled": True, "min_replicas": 2, "max_replicas": 8},
-        "rollout": {"max_surge": 1, "max_unavailable": 0, "min_ready_seconds": 30},
-        "cache": {"kind": "shared"},
-    },
+    # The models' defaults are the production settings (two replicas minimum, HPA up to 8,
+    # surge rollout with no unavailable pod): prod restates none of them.
+    "prod": {},
 }
 
 

@@ -13,7 +13,12 @@ from typing import Any
 
 import yaml
 
-from vllm_deploy.contract import ENV_PREFIX, PROBE_PATHS
+from vllm_deploy.contract import (
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DRAIN_TIMEOUT_VARIABLE,
+    ENV_PREFIX,
+    PROBE_PATHS,
+)
 from vllm_deploy.render.common import ANNOTATION_PREFIX as ANNOTATION
 from vllm_deploy.render.network import NGINX
 from vllm_deploy.validate.cache_policies import CACHE_POLICIES
@@ -34,10 +39,38 @@ _SECRETISH = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
 _SECRET_FLAGS = frozenset({"--api-key", "--hf-token"})
 
 
-def _drain_timeout(dep: Obj, container: Obj) -> float | None:
+def _drain_timeout(objs: list[Obj], container: Obj) -> float | str:
+    """The drain deadline the pod's preStop drain uses, or why it is unknown.
+
+    As the container sees it: ``vllm-deploy drain --timeout`` if the hook passes one, else
+    ``VLLMDEPLOY_DRAIN_TIMEOUT_S`` from ``env``, else from the ``envFrom`` ConfigMaps (a later
+    source wins, as in the kubelet), else the middleware's default.
+    """
     command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
-    value = _flag(command, "--timeout")
-    return float(value) if value else None
+    value: object = _flag(command, "--timeout")
+    where = "the preStop hook's --timeout"
+    if value is None:
+        for env in container.get("env", []):
+            if env.get("name") == DRAIN_TIMEOUT_VARIABLE and "value" in env:
+                value, where = env["value"], f"env {DRAIN_TIMEOUT_VARIABLE}"
+    if value is None:
+        config_maps = {c["metadata"]["name"]: c for c in _kind(objs, "ConfigMap")}
+        for source in container.get("envFrom", []):
+            ref = source.get("configMapRef")
+            if ref is None:
+                continue
+            if ref.get("name") not in config_maps:
+                return f"ConfigMap {ref.get('name')} (envFrom) is not among the manifests"
+            data = config_maps[ref["name"]].get("data") or {}
+            key = DRAIN_TIMEOUT_VARIABLE.removeprefix(source.get("prefix", ""))
+            if source.get("prefix", "") + key == DRAIN_TIMEOUT_VARIABLE and key in data:
+                value, where = data[key], f"ConfigMap {ref['name']} {DRAIN_TIMEOUT_VARIABLE}"
+    if value is None:
+        return float(DEFAULT_DRAIN_TIMEOUT_S)
+    try:
+        return float(str(value))
+    except ValueError:
+        return f"{where} has value {value!r}: not a number of seconds"
 
 
 def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -50,17 +83,34 @@ def grace_period(objs: list[Obj]) -> Iterator[Problem]:
         server = _server(dep)
         if server is None:
             continue
-        drain = _drain_timeout(dep, server)
+        command = server.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
         shutdown = _flag(server.get("args", []), "--shutdown-timeout")
         grace = _pod_spec(dep).get("terminationGracePeriodSeconds", 30)
-        if drain is None:
-            yield Problem("grace-period", obj_id(dep), "spec.template.spec.containers[vllm].lifecycle.preStop",
-                          "no `vllm-deploy drain --timeout S` preStop hook: streams would be cut")  # fmt: skip
+        if command[:2] != ["vllm-deploy", "drain"]:
+            yield Problem(
+                "grace-period",
+                obj_id(dep),
+                "spec.template.spec.containers[vllm].lifecycle.preStop",
+                "no `vllm-deploy drain` preStop hook: streams would be cut",
+            )
+            continue
+        drain = _drain_timeout(objs, server)
+        if isinstance(drain, str):
+            yield Problem(
+                "grace-period",
+                obj_id(dep),
+                "spec.template.spec.containers[vllm].envFrom",
+                f"the drain deadline is unknown: {drain}",
+            )
             continue
         need = drain + float(shutdown or 0) + MIN_MARGIN_S
         if grace < need:
-            yield Problem("grace-period", obj_id(dep), "spec.template.spec.terminationGracePeriodSeconds",
-                          f"{grace} < drain {drain:g} + shutdown {shutdown or 0} + margin {MIN_MARGIN_S} = {need:g}")  # fmt: skip
+            yield Problem(
+                "grace-period",
+                obj_id(dep),
+                "spec.template.spec.terminationGracePeriodSeconds",
+                f"{grace} < drain {drain:g} + shutdown {shutdown or 0} + margin {MIN_MARGIN_S} = {need:g}",
+            )
 
 
 def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
@@ -311,23 +361,26 @@ def image_pinned_in_prod(objs: list[Obj]) -> Iterator[Problem]:
 
 
 def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
-    """nginx read/send timeouts cover the longest request, so streams are not cut."""
-    longest = max(
-        (v for d in _kind(objs, "Deployment") if (v := _annotation(d, "longest-request-seconds"))),
-        default=None,
-    )
-    if longest is None:
-        for ing in _kind(objs, "Ingress"):
-            yield Problem("ingress-timeouts", obj_id(ing), f"Deployment metadata.annotations.{ANNOTATION}longest-request-seconds",
-                          "missing: the longest request, which the timeouts must cover, is unknown")  # fmt: skip
-        return
+    """nginx read/send timeouts cover the drain deadline (the longest request), so streams are
+    not cut."""
+    deadlines = [
+        d
+        for dep in _kind(objs, "Deployment")
+        if (server := _server(dep)) is not None
+        if not isinstance(d := _drain_timeout(objs, server), str)
+    ]
+    longest = max(deadlines, default=float(DEFAULT_DRAIN_TIMEOUT_S))
     for ing in _kind(objs, "Ingress"):
         annotations = ing.get("metadata", {}).get("annotations") or {}
         for name in ("proxy-read-timeout", "proxy-send-timeout"):
             value = annotations.get(NGINX + name, "60")
             if not str(value).isdigit() or int(value) < longest:
-                yield Problem("ingress-timeouts", obj_id(ing), f"metadata.annotations.{NGINX}{name}",
-                              f"{value} s is shorter than the longest request ({longest} s)")  # fmt: skip
+                yield Problem(
+                    "ingress-timeouts",
+                    obj_id(ing),
+                    f"metadata.annotations.{NGINX}{name}",
+                    f"{value} s is shorter than the drain deadline ({longest:g} s)",
+                )
 
 
 def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:

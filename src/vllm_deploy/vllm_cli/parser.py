@@ -25,13 +25,14 @@ from typing import Any, NoReturn
 
 import yaml
 
+from vllm_deploy.contract import VLLM_VERSION
+
 __all__ = ["FLAGS_FILE", "VLLM_VERSION", "VllmArgsError", "option_flags", "parse_serve_args"]
 
 FLAGS_FILE = "vllm-serve-flags.json"
 _TABLE: dict[str, Any] = json.loads(
     resources.files(__package__ or "vllm_deploy.vllm_cli").joinpath(FLAGS_FILE).read_text()
 )
-VLLM_VERSION: str = _TABLE["vllm_version"]
 _TYPES: dict[str, Any] = {"int": int, "float": float}
 # Everything between the first -- and the first "." (argparse_utils.py line 379).
 _OPTION_NAME = re.compile(r"(?<=--)[^\.]*")

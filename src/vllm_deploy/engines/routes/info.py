@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from vllm_deploy import __version__
-from vllm_deploy.engines.metrics import VLLM_CONTRACT_VERSION
+from vllm_deploy.contract import VLLM_VERSION
 
 __all__ = ["model_list", "version"]
 
@@ -37,4 +37,4 @@ def model_list(served_name: str, root: str, max_model_len: int) -> dict[str, Any
 
 
 def version(engine: str) -> dict[str, str]:
-    return {"version": VLLM_CONTRACT_VERSION, "engine": engine, "vllm_deploy_version": __version__}
+    return {"version": VLLM_VERSION, "engine": engine, "vllm_deploy_version": __version__}

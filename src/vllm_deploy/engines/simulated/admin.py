@@ -1,41 +1,41 @@
-"""Loopback-only routes that change the simulator's faults at run time.
+"""The simulator's fault injection at run time: ``/admin/sim/faults``.
 
-``GET /admin/sim/faults`` shows them; ``POST /admin/sim/faults`` with any of
-``{"error_rate": 0.5, "hang": true, "slowdown": 3.0}`` changes them and returns the result.
+``GET`` shows the faults; ``POST`` with any of ``{"error_rate": 0.5, "hang": true,
+"slowdown": 3.0}`` changes them and returns the result. Like every ``/admin/`` path it is
+served to the pod itself only: the runtime's gate checks that before the request gets here
+(ProductionMiddleware, or ``AdminGate`` with ``serve --no-middleware``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from vllm_deploy.engines.errors import OpenAIError, from_validation_error
+from vllm_deploy.contract import SIM_FAULTS_PATH
+from vllm_deploy.engines.errors import from_validation_error
 from vllm_deploy.engines.http_io import read_json
-from vllm_deploy.runtime.asgi import is_loopback
 from vllm_deploy.serve_config import FaultSettings
-
-if TYPE_CHECKING:
-    from vllm_deploy.engines.simulated.engine import SimulatedEngine
 
 __all__ = ["fault_routes"]
 
 
-def fault_routes(engine: SimulatedEngine) -> list[BaseRoute]:
+def fault_routes(
+    current: Callable[[], FaultSettings], apply: Callable[[FaultSettings], None]
+) -> list[BaseRoute]:
+    """Usage: ``fault_routes(lambda: engine.faults, engine.set_faults)``."""
+
     async def faults(request: Request) -> Response:
-        if not is_loopback(request.scope):
-            return OpenAIError(403, "admin routes are served to loopback clients only").response()
         if request.method == "POST":
             changes: dict[str, Any] = await read_json(request, 64 * 1024)
             try:
-                engine.set_faults(
-                    FaultSettings.model_validate({**engine.faults.model_dump(), **changes})
-                )
+                apply(FaultSettings.model_validate({**current().model_dump(), **changes}))
             except ValidationError as exc:
                 return from_validation_error(exc, prefix=()).response()
-        return JSONResponse(engine.faults.model_dump())
+        return JSONResponse(current().model_dump())
 
-    return [Route("/admin/sim/faults", faults, methods=["GET", "POST"])]
+    return [Route(SIM_FAULTS_PATH, faults, methods=["GET", "POST"])]

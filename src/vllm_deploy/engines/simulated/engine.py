@@ -49,7 +49,7 @@ class SimulatedEngine:
         self._rng = random.Random()
 
     def routes(self) -> list[BaseRoute]:
-        return fault_routes(self)
+        return fault_routes(lambda: self.faults, self.set_faults)
 
     def default_sampling(self) -> dict[str, Any]:
         return {}

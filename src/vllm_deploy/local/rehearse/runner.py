@@ -81,7 +81,7 @@ def needed_nodes(spec: DeploymentSpec, scenario: str, gpus_per_node: int) -> int
 
 def _timings(spec: DeploymentSpec) -> dict[str, Any]:
     return {
-        "replicas": spec.replicas, "drain_timeout_s": spec.drain_timeout_s,
+        "replicas": spec.replicas, "drain_timeout_s": spec.drain.timeout_s,
         "drain_quiet_s": spec.drain.quiet_s, "shutdown_timeout_s": spec.engine.shutdown_timeout_s,
         "grace_period_s": spec.grace_period_s, "min_ready_seconds": spec.rollout.min_ready_seconds,
         "max_surge": spec.rollout.max_surge, "max_unavailable": spec.rollout.max_unavailable,
