@@ -229,11 +229,12 @@ def test_the_dcgm_exporter_keeps_the_pod_labels_the_rules_select_on() -> None:
 
 
 def _secret_names(objects: dict[str, list[Any]]) -> set[str]:
+    """Secrets the pods mount (the Deployment's, the download Job's) and the Ingress' TLS."""
     names = set()
-    for obj in objects.get("deployment.yaml", []):
-        for volume in obj["spec"]["template"]["spec"].get("volumes", []):
-            if "secret" in volume:
-                names.add(volume["secret"]["secretName"])
+    for objs in objects.values():
+        for obj in objs:
+            pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+            names |= {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
     for obj in objects.get("ingress.yaml", []):
         names |= {tls["secretName"] for tls in obj["spec"].get("tls", [])}
     return names
