@@ -54,8 +54,10 @@ def main() -> None:
     opts = parser.parse_args()
     if not Path(opts.model, "config.json").exists():
         sys.exit(f"--model {opts.model}: no model there; run `make model` first")
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"{opts.seconds:.0f} s per point, closed loop\n")  # fmt: skip
+    print(
+        f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"{opts.seconds:.0f} s per point, closed loop\n"
+    )
     print(
         "| engine / mode | concurrency | requests/s | output tokens/s | chunks/s | p50 latency ms |"
     )
@@ -67,24 +69,50 @@ def main() -> None:
         "ignore_eos": True,
         "temperature": 1.0,
     }
-    _run_server(["--engine", "reference", "--model", opts.model, *common], [("reference, 32 tokens", gen)],
-                opts.seconds)  # fmt: skip
-    _run_server(["--engine", "simulated", "--model", "sim", *common],
-                [("simulated (50 ms TTFT, 10 ms ITL), 32 tokens", gen)], opts.seconds)  # fmt: skip
-    zero = ["--engine", "simulated", "--model", "sim", "--sim-ttft-ms", "0", "--sim-itl-ms", "0",
-            "--sim-prefill-ms-per-token", "0", *common]  # fmt: skip
-    _run_server(zero, [("HTTP layer: simulated at 0 ms, 1 token", {"prompt": "x", "max_tokens": 1}),
-                       ("HTTP layer: simulated at 0 ms, streamed 64 tokens",
-                        {"prompt": "x", "max_tokens": 64, "ignore_eos": True, "stream": True})],
-                opts.seconds)  # fmt: skip
+    _run_server(
+        ["--engine", "reference", "--model", opts.model, *common],
+        [("reference, 32 tokens", gen)],
+        opts.seconds,
+    )
+    _run_server(
+        ["--engine", "simulated", "--model", "sim", *common],
+        [("simulated (50 ms TTFT, 10 ms ITL), 32 tokens", gen)],
+        opts.seconds,
+    )
+    zero = [
+        "--engine",
+        "simulated",
+        "--model",
+        "sim",
+        "--sim-ttft-ms",
+        "0",
+        "--sim-itl-ms",
+        "0",
+        "--sim-prefill-ms-per-token",
+        "0",
+        *common,
+    ]
+    _run_server(
+        zero,
+        [
+            ("HTTP layer: simulated at 0 ms, 1 token", {"prompt": "x", "max_tokens": 1}),
+            (
+                "HTTP layer: simulated at 0 ms, streamed 64 tokens",
+                {"prompt": "x", "max_tokens": 64, "ignore_eos": True, "stream": True},
+            ),
+        ],
+        opts.seconds,
+    )
 
     print(
         "\n| engine | requests | concurrency | errors | output tokens/s | median TTFT ms | median ITL ms |"
     )
     print("|---|---|---|---|---|---|---|")
-    for label, args in [("reference", ["--engine", "reference", "--model", opts.model, *common]),
-                        ("simulated (50 ms TTFT, 10 ms ITL)", ["--engine", "simulated", "--model", "sim", *common]),
-                        ("simulated at 0 ms", zero)]:  # fmt: skip
+    for label, args in [
+        ("reference", ["--engine", "reference", "--model", opts.model, *common]),
+        ("simulated (50 ms TTFT, 10 ms ITL)", ["--engine", "simulated", "--model", "sim", *common]),
+        ("simulated at 0 ms", zero),
+    ]:
         _bench_conventions(label, args)
 
 
@@ -96,11 +124,21 @@ def _bench_conventions(
         for i in range(requests)
     ]
     with ServerProcess(args, ready_timeout=120) as server:
-        result = asyncio.run(run_benchmark(server.url, args[args.index("--model") + 1], prompts,
-                                           output_len=64, concurrency=concurrency))  # fmt: skip
-    print(f"| {label} | {requests} | {concurrency} | {len(result.errors)} | "
-          f"{result.output_tokens / result.duration:.0f} | {result.median_ms('ttft'):.1f} | "
-          f"{result.median_ms('itl'):.2f} |", flush=True)  # fmt: skip
+        result = asyncio.run(
+            run_benchmark(
+                server.url,
+                args[args.index("--model") + 1],
+                prompts,
+                output_len=64,
+                concurrency=concurrency,
+            )
+        )
+    print(
+        f"| {label} | {requests} | {concurrency} | {len(result.errors)} | "
+        f"{result.output_tokens / result.duration:.0f} | {result.median_ms('ttft'):.1f} | "
+        f"{result.median_ms('itl'):.2f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

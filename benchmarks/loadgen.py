@@ -33,8 +33,10 @@ class Point:
 
     def row(self) -> str:
         p50 = statistics.median(self.latencies) * 1000
-        return (f"| {self.label} | {self.concurrency} | {self.rps:.1f} | "
-                f"{self.tokens / self.seconds:.0f} | {self.chunks / self.seconds:.0f} | {p50:.1f} |")  # fmt: skip
+        return (
+            f"| {self.label} | {self.concurrency} | {self.rps:.1f} | "
+            f"{self.tokens / self.seconds:.0f} | {self.chunks / self.seconds:.0f} | {p50:.1f} |"
+        )
 
 
 async def _one(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> tuple[int, int]:

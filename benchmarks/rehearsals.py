@@ -34,8 +34,20 @@ def run(scenario: str) -> dict[str, Any]:
     report = OUT / f"{scenario}.json"
     state = OUT / f"{scenario}-cluster"
     subprocess.run(["rm", "-rf", str(state)], check=True)
-    argv = [sys.executable, "-m", "vllm_deploy", "rehearse", scenario, "-f", str(SPEC),
-            "--report", str(report), "--state-dir", str(state), *RUNS[scenario]]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "vllm_deploy",
+        "rehearse",
+        scenario,
+        "-f",
+        str(SPEC),
+        "--report",
+        str(report),
+        "--state-dir",
+        str(state),
+        *RUNS[scenario],
+    ]
     began = time.monotonic()
     done = subprocess.run(argv, check=False)
     print(f"{scenario}: exit {done.returncode} in {time.monotonic() - began:.0f} s", flush=True)

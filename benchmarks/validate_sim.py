@@ -27,8 +27,24 @@ from vllm_deploy.sim.trace import parse_trace
 from vllm_deploy.spec.models import Slo
 
 MAX_NUM_SEQS = 16
-ENGINE = ["--engine", "simulated", "--model", "sim", "--max-num-seqs", str(MAX_NUM_SEQS), "--max-model-len", "4096",
-          "--sim-ttft-ms", "50", "--sim-prefill-ms-per-token", "0.05", "--sim-itl-ms", "10", "--sim-load-factor", "1.0"]  # fmt: skip
+ENGINE = [
+    "--engine",
+    "simulated",
+    "--model",
+    "sim",
+    "--max-num-seqs",
+    str(MAX_NUM_SEQS),
+    "--max-model-len",
+    "4096",
+    "--sim-ttft-ms",
+    "50",
+    "--sim-prefill-ms-per-token",
+    "0.05",
+    "--sim-itl-ms",
+    "10",
+    "--sim-load-factor",
+    "1.0",
+]
 SHAPE = "prompt=200,prompt_sd=80,output=60,output_sd=25"
 RATES, SECONDS = (2.0, 6.0, 10.0), 60.0
 
@@ -76,15 +92,19 @@ def main() -> None:
             max_num_seqs=MAX_NUM_SEQS,
         )
         s = profile.step
-        print(f"calibrated: prefill {s.prefill_base_s * 1000:.1f} ms + {s.prefill_per_token_s * 1e6:.1f} us/token, "
-              f"decode {s.decode_base_s * 1000:.2f} ms + {s.decode_per_seq_s * 1e6:.0f} us/seq, "
-              f"interference {s.prefill_interference:.2f}")  # fmt: skip
+        print(
+            f"calibrated: prefill {s.prefill_base_s * 1000:.1f} ms + {s.prefill_per_token_s * 1e6:.1f} us/token, "
+            f"decode {s.decode_base_s * 1000:.2f} ms + {s.decode_per_seq_s * 1e6:.0f} us/seq, "
+            f"interference {s.prefill_interference:.2f}"
+        )
         template = PodTemplate(
             1, MAX_NUM_SEQS, profile.kv_cache_tokens, 4096, 0, 1.0, 10, 60, 5, 30, 1, 30, False
         )
         setup = SimSetup(template, Cluster(gpus=1), profile, Slo(), 1, 1)
-        print("| load (req/s) | requests | TTFT p50 measured / simulated (ms) | TTFT p95 measured / simulated (ms) "
-              "| E2E p95 measured / simulated (s) |")  # fmt: skip
+        print(
+            "| load (req/s) | requests | TTFT p50 measured / simulated (ms) | TTFT p95 measured / simulated (ms) "
+            "| E2E p95 measured / simulated (s) |"
+        )
         print("|---|---|---|---|---|")
         for i, rate in enumerate(RATES):
             trace = parse_trace(
@@ -98,9 +118,11 @@ def main() -> None:
             m_e2e = sorted(e for _, e in measured)
             s_ttft = sorted(run.first_token[r] - trace.arrivals[r] for r in range(len(trace)))
             s_e2e = sorted(run.done[r] - trace.arrivals[r] for r in range(len(trace)))
-            print(f"| {rate:g} | {len(trace)} | {percentile(m_ttft, .5) * 1000:.0f} / {percentile(s_ttft, .5) * 1000:.0f} "
-                  f"| {percentile(m_ttft, .95) * 1000:.0f} / {percentile(s_ttft, .95) * 1000:.0f} "
-                  f"| {percentile(m_e2e, .95):.2f} / {percentile(s_e2e, .95):.2f} |")  # fmt: skip
+            print(
+                f"| {rate:g} | {len(trace)} | {percentile(m_ttft, 0.5) * 1000:.0f} / {percentile(s_ttft, 0.5) * 1000:.0f} "
+                f"| {percentile(m_ttft, 0.95) * 1000:.0f} / {percentile(s_ttft, 0.95) * 1000:.0f} "
+                f"| {percentile(m_e2e, 0.95):.2f} / {percentile(s_e2e, 0.95):.2f} |"
+            )
 
 
 if __name__ == "__main__":

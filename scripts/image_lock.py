@@ -84,10 +84,23 @@ def resolve(requirements: list[str], workdir: Path) -> dict[str, str]:
     source, out = workdir / "requirements.in", workdir / "resolved.txt"
     source.write_text("\n".join(requirements) + "\n")
     cmd = [
-        uv(), "pip", "compile", "--no-config", "--quiet", "--no-header", "--no-annotate",
-        "--python-version", PYTHON_VERSION, "--python-platform", UV_PLATFORM,
-        "--only-binary", ":all:", str(source), "-o", str(out),
-    ]  # fmt: skip
+        uv(),
+        "pip",
+        "compile",
+        "--no-config",
+        "--quiet",
+        "--no-header",
+        "--no-annotate",
+        "--python-version",
+        PYTHON_VERSION,
+        "--python-platform",
+        UV_PLATFORM,
+        "--only-binary",
+        ":all:",
+        str(source),
+        "-o",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=pip_env())
     if proc.returncode != 0:
         raise RuntimeError(f"uv cannot resolve {requirements}:\n{proc.stderr[-3000:]}")
@@ -104,11 +117,26 @@ def wheels(pins: dict[str, str], workdir: Path) -> list[tuple[str, str, str, str
     source, report = workdir / "pins.txt", workdir / "report.json"
     source.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
     cmd = [
-        sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
-        "--quiet", "--disable-pip-version-check", "--report", str(report), "--only-binary=:all:",
-        "--python-version", PYTHON_VERSION, "--implementation", "cp",
-        *(f"--platform={p}" for p in PIP_PLATFORMS), "-r", str(source),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--report",
+        str(report),
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        *(f"--platform={p}" for p in PIP_PLATFORMS),
+        "-r",
+        str(source),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=pip_env())
     if proc.returncode != 0:
         raise RuntimeError(f"pip cannot find wheels for the pins:\n{proc.stderr[-3000:]}")

@@ -35,11 +35,28 @@ TRIM = Path(__file__).resolve().parent / "trim-venv.sh"
 def install(target: Path, cache: Path) -> float:
     """Unpacks every locked wheel into ``target`` as the image's builder does; returns seconds."""
     cmd = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--target", str(target), "--no-deps", "--require-hashes", "--only-binary=:all:",
-        "--no-compile", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-        *(f"--platform={p}" for p in PIP_PLATFORMS), "--cache-dir", str(cache), "-r", str(LOCK),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--no-compile",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        *(f"--platform={p}" for p in PIP_PLATFORMS),
+        "--cache-dir",
+        str(cache),
+        "-r",
+        str(LOCK),
+    ]
     start = time.monotonic()
     subprocess.run(cmd, check=True, env=pip_env(), timeout=7200)
     return time.monotonic() - start
@@ -130,8 +147,14 @@ def main() -> int:
         print(f"installed {len(sizes)} packages from {LOCK.name} in {seconds:.0f} s\n")
         print(report(sizes, total, trimmed, base, packed))
         if args.json:
-            figures = {"packages": sizes, "total": total, "trimmed": trimmed, "base": base,
-                       "gzip": packed, "budget": BUDGET_BYTES}  # fmt: skip
+            figures = {
+                "packages": sizes,
+                "total": total,
+                "trimmed": trimmed,
+                "base": base,
+                "gzip": packed,
+                "budget": BUDGET_BYTES,
+            }
             args.json.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
         return 0
     finally:

@@ -259,8 +259,12 @@ def _openai_fields(module: str | None) -> set[str]:
         return set()
     params = __import__(module, fromlist=["_"])
     names: set[str] = set()
-    for attr in ("CompletionCreateParamsBase", "ResponseCreateParamsBase",
-                 "CompletionCreateParamsStreaming", "ResponseCreateParamsStreaming"):  # fmt: skip
+    for attr in (
+        "CompletionCreateParamsBase",
+        "ResponseCreateParamsBase",
+        "CompletionCreateParamsStreaming",
+        "ResponseCreateParamsStreaming",
+    ):
         if hasattr(params, attr):
             names |= set(typing.get_type_hints(getattr(params, attr)))
     return names
@@ -281,11 +285,16 @@ def describe() -> dict[str, Any]:
         fields = []
         for field_name, info in model.model_fields.items():
             origin = "openai" if field_name in sdk_fields or not sdk else "vllm"
-            fields.append({
-                "name": field_name, "type": _type_name(info.annotation),
-                "required": info.is_required(), "default": _default(info),
-                "origin": origin, "section": sections.get(field_name),
-            })  # fmt: skip
+            fields.append(
+                {
+                    "name": field_name,
+                    "type": _type_name(info.annotation),
+                    "required": info.is_required(),
+                    "default": _default(info),
+                    "origin": origin,
+                    "section": sections.get(field_name),
+                }
+            )
         requests[name] = {"module": module, "fields": fields}
         if sdk:
             openai_ignored[name] = sorted(sdk_fields - set(model.model_fields))
@@ -374,8 +383,15 @@ def probe(model_dir: str) -> list[dict[str, Any]]:
         records.append({"id": probe_id, "path": path, "body": body, **_answer(resp)})
     for probe_id, path, raw, content_type in RAW_PROBES:
         resp = client.post(path, content=raw, headers={"content-type": content_type})
-        records.append({"id": probe_id, "path": path, "raw": raw.decode(),
-                        "content_type": content_type, **_answer(resp)})  # fmt: skip
+        records.append(
+            {
+                "id": probe_id,
+                "path": path,
+                "raw": raw.decode(),
+                "content_type": content_type,
+                **_answer(resp),
+            }
+        )
     return records
 
 
@@ -443,8 +459,10 @@ def main() -> None:
     }
     probes_path = DATA / f"vllm-{version}-openai-probes.json"
     _write(probes_path, head, "probes", records)
-    print(f"wrote {api_path.relative_to(ROOT)} and {probes_path.relative_to(ROOT)}: "
-          f"{len(records)} probes of vLLM {version}")  # fmt: skip
+    print(
+        f"wrote {api_path.relative_to(ROOT)} and {probes_path.relative_to(ROOT)}: "
+        f"{len(records)} probes of vLLM {version}"
+    )
     problems = check(api, records)
     for problem in problems:
         print("MISMATCH", problem)

@@ -30,12 +30,28 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "vllm_deploy" / "vllm_cli" / "vllm-serve-flags.json"
 # Options whose parsed values vllm-deploy relies on; the others it only needs to skip.
 CHECKED = [
-    "model_tag", "api_server_count", "data_parallel_size", "data_parallel_size_local",
-    "data_parallel_rank", "data_parallel_start_rank", "data_parallel_hybrid_lb",
-    "data_parallel_external_lb", "data_parallel_multi_port_external_lb", "enable_elastic_ep",
-    "headless", "grpc", "disable_log_stats", "served_model_name", "middleware", "port", "host",
-    "enable_log_requests", "disable_uvicorn_access_log", "uvicorn_log_level", "model",
-]  # fmt: skip
+    "model_tag",
+    "api_server_count",
+    "data_parallel_size",
+    "data_parallel_size_local",
+    "data_parallel_rank",
+    "data_parallel_start_rank",
+    "data_parallel_hybrid_lb",
+    "data_parallel_external_lb",
+    "data_parallel_multi_port_external_lb",
+    "enable_elastic_ep",
+    "headless",
+    "grpc",
+    "disable_log_stats",
+    "served_model_name",
+    "middleware",
+    "port",
+    "host",
+    "enable_log_requests",
+    "disable_uvicorn_access_log",
+    "uvicorn_log_level",
+    "model",
+]
 CONFIGS = {
     "dp.yaml": "api_server_count: 2\ndata-parallel-size: 2\n",
     "flags.yaml": "data-parallel-size: 4\nheadless: false\ndisable-log-stats: true\n",

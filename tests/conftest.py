@@ -8,8 +8,18 @@ import pytest
 from vllm_deploy.harness import ServerProcess
 
 # Small but non-zero latencies: streams interleave and queues form, yet tests stay fast.
-SIM_ARGS = ["--engine", "simulated", "--model", "sim-model", "--sim-ttft-ms", "20",
-            "--sim-itl-ms", "2", "--max-model-len", "512"]  # fmt: skip
+SIM_ARGS = [
+    "--engine",
+    "simulated",
+    "--model",
+    "sim-model",
+    "--sim-ttft-ms",
+    "20",
+    "--sim-itl-ms",
+    "2",
+    "--max-model-len",
+    "512",
+]
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +36,18 @@ def reference_server(
     tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("logs") / "reference.log"
-    args = ["--engine", "reference", "--model", str(tiny_model), "--served-model-name", "tiny",
-            "--max-model-len", "256", "--max-num-seqs", "4"]  # fmt: skip
+    args = [
+        "--engine",
+        "reference",
+        "--model",
+        str(tiny_model),
+        "--served-model-name",
+        "tiny",
+        "--max-model-len",
+        "256",
+        "--max-num-seqs",
+        "4",
+    ]
     with ServerProcess(args, log_path=log) as server:
         yield server
 

@@ -14,8 +14,9 @@ SUBCOMMANDS = sorted(get_command(app).commands)  # type: ignore[attr-defined]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllm_deploy", *args], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "vllm_deploy", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_subcommands_exist() -> None:

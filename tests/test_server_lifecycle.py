@@ -11,8 +11,18 @@ from vllm_deploy.harness import ServerProcess
 
 
 def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path) -> None:
-    args = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "10", "--sim-itl-ms", "20",
-            "--shutdown-timeout", "20"]  # fmt: skip
+    args = [
+        "--engine",
+        "simulated",
+        "--model",
+        "m",
+        "--sim-ttft-ms",
+        "10",
+        "--sim-itl-ms",
+        "20",
+        "--shutdown-timeout",
+        "20",
+    ]
     server = ServerProcess(args, log_path=tmp_path / "server.log").start()
     try:
         body = {"prompt": "x", "max_tokens": 40, "stream": True}
@@ -22,8 +32,10 @@ def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path) -> None:
             assert server.proc is not None
             server.proc.send_signal(signal.SIGTERM)
             rest = [line for line in lines if line.startswith("data: ")]
-        words = sum(len(httpx.Response(200, content=x[6:]).json()["choices"][0]["text"].split())
-                    for x in [first, *rest[:-1]])  # fmt: skip
+        words = sum(
+            len(httpx.Response(200, content=x[6:]).json()["choices"][0]["text"].split())
+            for x in [first, *rest[:-1]]
+        )
         assert rest[-1] == "data: [DONE]"
         assert words == 40
         assert server.proc.wait(30) == 0

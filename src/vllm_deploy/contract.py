@@ -65,26 +65,90 @@ ADMIN_TOKEN_HEADER = b"x-vllm-deploy-admin-token"
 # Routes whose response bodies carry generated tokens (vLLM 0.33.0's routers: OpenAI,
 # Anthropic /v1/messages, SageMaker /invocations, tokens-in/out, Cohere, audio), so each
 # body chunk is progress for the stall watchdog.
-GENERATION_PATHS = frozenset({
-    "/v1/completions", "/v1/chat/completions", "/v1/responses", "/v1/messages", "/invocations",
-    "/inference/v1/generate", "/cohere/v2/chat", "/v1/audio/transcriptions",
-    "/v1/audio/translations",
-})  # fmt: skip
+GENERATION_PATHS = frozenset(
+    {
+        "/v1/completions",
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/invocations",
+        "/inference/v1/generate",
+        "/cohere/v2/chat",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+    }
+)
 
 # vLLM 0.33.0's histogram buckets (vllm/v1/metrics/loggers.py): the engines export them, and
 # alert thresholds must be bucket bounds.
 REQUEST_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-    120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
-)  # fmt: skip
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 TIME_TO_FIRST_TOKEN_BUCKETS: tuple[float, ...] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-    10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-)  # fmt: skip
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
 INTER_TOKEN_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0,
-)  # fmt: skip
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
 
 
 def is_admin_path(path: str) -> bool:

@@ -37,8 +37,12 @@ TESTING = ControllerConfig(
 def manifest(
     low: int, high: int, metrics: list[dict[str, Any]], behavior: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"minReplicas": low, "maxReplicas": high, "metrics": metrics,
-                            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "t"}}  # fmt: skip
+    spec: dict[str, Any] = {
+        "minReplicas": low,
+        "maxReplicas": high,
+        "metrics": metrics,
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "t"},
+    }
     if behavior is not None:
         spec["behavior"] = behavior
     return {
@@ -70,8 +74,17 @@ def qps_external(value: str) -> dict[str, Any]:
 
 
 def cpu_pods(levels: list[int], request: float = 1.0) -> list[PodState]:
-    return [PodState(f"test-pod-{i}", ready_since=0.0, started=0.0, sampled_at=NOW,
-                     metrics={"cpu": m / 1000}, requests={"cpu": request}) for i, m in enumerate(levels)]  # fmt: skip
+    return [
+        PodState(
+            f"test-pod-{i}",
+            ready_since=0.0,
+            started=0.0,
+            sampled_at=NOW,
+            metrics={"cpu": m / 1000},
+            requests={"cpu": request},
+        )
+        for i, m in enumerate(levels)
+    ]
 
 
 def reasons(hpa: HorizontalPodAutoscaler) -> list[tuple[str, str, str]]:
@@ -101,8 +114,10 @@ def test_no_scale_down_on_partial_metrics() -> None:
         NOW, 5, cpu_pods([100, 300, 500, 250, 250]), ClusterMetrics(failed=frozenset({"qps"}))
     )
     assert (decision.desired_replicas, decision.rescale) == (5, False)
-    assert reasons(hpa) == [("AbleToScale", "True", "SucceededGetScale"),
-                            ("ScalingActive", "False", "FailedGetExternalMetric")]  # fmt: skip
+    assert reasons(hpa) == [
+        ("AbleToScale", "True", "SucceededGetScale"),
+        ("ScalingActive", "False", "FailedGetExternalMetric"),
+    ]
     assert hpa.conditions[1].message.startswith("the HPA was unable to compute the replica count: ")
 
 
@@ -138,8 +153,17 @@ def test_computed_tolerance() -> None:
     requested = 2 * used
     per_pod = requested // start
     jitter = [100, -100, 10, -10, 2, -2, 1, -1, 0, 0]
-    pods = [PodState(f"p{i}", ready_since=0.0, started=0.0, sampled_at=NOW, metrics={"cpu": used / 10 / 1000},
-                     requests={"cpu": (per_pod + j) / 1000}) for i, j in enumerate(jitter)]  # fmt: skip
+    pods = [
+        PodState(
+            f"p{i}",
+            ready_since=0.0,
+            started=0.0,
+            sampled_at=NOW,
+            metrics={"cpu": used / 10 / 1000},
+            requests={"cpu": (per_pod + j) / 1000},
+        )
+        for i, j in enumerate(jitter)
+    ]
     ratio = float(requested // used)
     target = abs(1 / (ratio * (1 - 0.1))) + 0.01
     final_pods = math.ceil(used / (requested * target) * start)
@@ -182,10 +206,16 @@ def test_the_rendered_hpa_parses_with_its_behavior() -> None:
     )
     assert spec.behavior is not None
     up, down = spec.behavior.scale_up, spec.behavior.scale_down
-    assert (up.stabilization_s, up.select, [(p.type, p.value, p.period_s) for p in up.policies]) == (
-        0, "Max", [("Pods", 2, 60), ("Percent", 100, 60)])  # fmt: skip
-    assert (down.stabilization_s, down.select, [(p.type, p.value, p.period_s) for p in down.policies]) == (
-        300, "Min", [("Pods", 1, 120)])  # fmt: skip
+    assert (
+        up.stabilization_s,
+        up.select,
+        [(p.type, p.value, p.period_s) for p in up.policies],
+    ) == (0, "Max", [("Pods", 2, 60), ("Percent", 100, 60)])
+    assert (
+        down.stabilization_s,
+        down.select,
+        [(p.type, p.value, p.period_s) for p in down.policies],
+    ) == (300, "Min", [("Pods", 1, 120)])
 
 
 def test_defaults_apply_only_when_a_behavior_is_set() -> None:
@@ -226,8 +256,14 @@ def test_errors_name_the_field_and_value(patch: dict[str, Any], message: str) ->
 
 
 def waiting_pods(values: list[float | None], started: float = 0.0) -> list[PodState]:
-    return [PodState(f"pod-{i}", started=started, metrics={} if v is None else {"vllm_num_requests_waiting": v})
-            for i, v in enumerate(values)]  # fmt: skip
+    return [
+        PodState(
+            f"pod-{i}",
+            started=started,
+            metrics={} if v is None else {"vllm_num_requests_waiting": v},
+        )
+        for i, v in enumerate(values)
+    ]
 
 
 def test_the_rendered_policy_over_several_syncs() -> None:

@@ -136,13 +136,23 @@ SCALING_WITH_RULES = [
     ids=[c[0] for c in SCALING_WITH_RULES],
 )
 def test_scaling_with_rules(
-    name: str, up: list[int] | None, down: list[int] | None, low: int, high: int,
-    up_rules: ScalingRules | None, down_rules: ScalingRules | None,
-    current: int, desired: int, expected: int, reason: str,
-) -> None:  # fmt: skip
+    name: str,
+    up: list[int] | None,
+    down: list[int] | None,
+    low: int,
+    high: int,
+    up_rules: ScalingRules | None,
+    down_rules: ScalingRules | None,
+    current: int,
+    desired: int,
+    expected: int,
+    reason: str,
+) -> None:
     """TestScalingWithRules: ``convertDesiredReplicasWithBehaviorRate`` with defaulted rules."""
-    history = norm.History(up_events=uniform(up or [0], 120) if up else [],
-                           down_events=uniform(down, 120) if down else [])  # fmt: skip
+    history = norm.History(
+        up_events=uniform(up or [0], 120) if up else [],
+        down_events=uniform(down, 120) if down else [],
+    )
     limit = norm.convert_with_behavior(
         current,
         desired,
@@ -197,9 +207,13 @@ STORE_CASES = [
 )
 @pytest.mark.parametrize("direction", ["up", "down"])
 def test_store_scale_events(
-    name: str, previous: list[tuple[int, float]], policy: ScalingRules, change: int,
-    after: list[tuple[int, bool]], direction: str,
-) -> None:  # fmt: skip
+    name: str,
+    previous: list[tuple[int, float]],
+    policy: ScalingRules,
+    change: int,
+    after: list[tuple[int, bool]],
+    direction: str,
+) -> None:
     """TestStoreScaleEvents (the case without a behavior is the controller's: see test_hpa)."""
     events = [norm.ScaleEvent(c, NOW - ago) for c, ago in previous]
     history = (
@@ -233,9 +247,15 @@ BEHAVIOR_STABILIZATION = [
     ids=[c[0] for c in BEHAVIOR_STABILIZATION],
 )
 def test_normalize_desired_replicas_with_behavior(
-    name: str, history: list[tuple[int, float]], current: int, desired: int, expected: int,
-    stored: list[int] | None, up_window: int, down_window: int,
-) -> None:  # fmt: skip
+    name: str,
+    history: list[tuple[int, float]],
+    current: int,
+    desired: int,
+    expected: int,
+    stored: list[int] | None,
+    up_window: int,
+    down_window: int,
+) -> None:
     """TestNormalizeDesiredReplicasWithBehavior: ``stabilizeRecommendationWithBehaviors``."""
     h = norm.History(recommendations=recs(*history))
     got, _, _ = norm.stabilize_with_behavior(h, current, desired, NOW, up_window, down_window)

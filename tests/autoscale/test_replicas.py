@@ -152,10 +152,16 @@ def test_resource_tolerance(
     name: str, levels: list[int], tol: Tolerances, replicas: int, util: int
 ) -> None:
     pods = [
-        PodState(f"p{i}", ready_since=0.0, started=0.0, sampled_at=0.0,
-                 metrics={"cpu": 2 * levels[i] / 1000}, requests={"cpu": 2 * MIXED[i]})
+        PodState(
+            f"p{i}",
+            ready_since=0.0,
+            started=0.0,
+            sampled_at=0.0,
+            metrics={"cpu": 2 * levels[i] / 1000},
+            requests={"cpu": 2 * MIXED[i]},
+        )
         for i in range(3)
-    ]  # fmt: skip
+    ]
     samples = _samples(pods, "cpu")
     grouped = group_pods(pods, samples, "cpu", NOW, 120, 10)
     got, got_util, _ = resource_utilization_replicas(3, 100, "cpu", pods, samples, tol, grouped)

@@ -52,8 +52,14 @@ async def test_64_streams_complete_and_gauges_add_up(
 
     async def one_stream(i: int) -> tuple[int, bool, int]:
         nonlocal open_count
-        body = {"model": "m", "prompt": f"stream {i}", "max_tokens": max_tokens, "seed": i,
-                "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+        body = {
+            "model": "m",
+            "prompt": f"stream {i}",
+            "max_tokens": max_tokens,
+            "seed": i,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         tokens, done, usage = 0, False, -1
         async with client.stream("POST", f"{server.url}/v1/completions", json=body) as resp:
             assert resp.status_code == 200

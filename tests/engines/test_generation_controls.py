@@ -39,8 +39,11 @@ def test_ignore_eos_runs_to_max_tokens(any_server: ServerProcess) -> None:
 
 
 def test_stop_token_ids_stop_with_the_id_as_stop_reason(any_server: ServerProcess) -> None:
-    out = post(any_server, _CMPL, {"prompt": "Hello", "max_tokens": 6, "stop_token_ids": [A],
-                                   "logit_bias": {str(A): 100}})  # fmt: skip
+    out = post(
+        any_server,
+        _CMPL,
+        {"prompt": "Hello", "max_tokens": 6, "stop_token_ids": [A], "logit_bias": {str(A): 100}},
+    )
     choice = out["choices"][0]
     assert (choice["finish_reason"], choice["stop_reason"], choice["text"]) == ("stop", A, "")
     assert out["usage"]["completion_tokens"] == 1
@@ -69,8 +72,12 @@ def test_penalties_follow_vllms_definitions(
     any_server: ServerProcess, penalty: dict[str, float], expected: list[int]
 ) -> None:
     # A leads B by one logit; a penalty on a generated A lets B win.
-    base = {"max_tokens": 4, "temperature": 0, "allowed_token_ids": [A, B],
-            "logit_bias": {str(A): 50, str(B): 49}}  # fmt: skip
+    base = {
+        "max_tokens": 4,
+        "temperature": 0,
+        "allowed_token_ids": [A, B],
+        "logit_bias": {str(A): 50, str(B): 49},
+    }
     assert _ids(any_server, **base)[0] == [A, A, A, A]
     assert _ids(any_server, **base, **penalty)[0] == expected
 
@@ -98,17 +105,26 @@ def test_same_seed_same_output_and_seeds_differ(any_server: ServerProcess) -> No
 
 def test_repetition_detection_ends_a_repeating_sequence(any_server: ServerProcess) -> None:
     ids, finish, stop_reason = _ids(
-        any_server, max_tokens=10, temperature=0, logit_bias={str(A): 100},
+        any_server,
+        max_tokens=10,
+        temperature=0,
+        logit_bias={str(A): 100},
         repetition_detection={"max_pattern_size": 1, "min_count": 3},
-    )  # fmt: skip
+    )
     assert (ids, finish, stop_reason) == ([A, A, A], "repetition", "repetition_detected")
 
 
 def test_stop_strings_through_the_openai_client(any_server: ServerProcess) -> None:
     c = client(any_server)
     word = post(any_server, "/detokenize", {"tokens": [B]})["prompt"]
-    kwargs = {"model": model(any_server), "prompt": "Hello", "max_tokens": 8, "temperature": 0,
-              "logit_bias": {str(A): 50, str(B): 49}, "presence_penalty": 2.0}  # fmt: skip
+    kwargs = {
+        "model": model(any_server),
+        "prompt": "Hello",
+        "max_tokens": 8,
+        "temperature": 0,
+        "logit_bias": {str(A): 50, str(B): 49},
+        "presence_penalty": 2.0,
+    }
     full = c.completions.create(**kwargs).choices[0].text  # type: ignore[arg-type]
     cut = c.completions.create(**kwargs, stop=[word]).choices[0]  # type: ignore[arg-type]
     kept = c.completions.create(
@@ -120,10 +136,27 @@ def test_stop_strings_through_the_openai_client(any_server: ServerProcess) -> No
 
 
 def test_truncate_prompt_tokens_keeps_that_many_prompt_tokens(any_server: ServerProcess) -> None:
-    out = post(any_server, _CMPL, {"prompt": [5, 6, 7, 8, 9], "max_tokens": 1,
-                                   "truncate_prompt_tokens": 3, "return_token_ids": True})  # fmt: skip
+    out = post(
+        any_server,
+        _CMPL,
+        {
+            "prompt": [5, 6, 7, 8, 9],
+            "max_tokens": 1,
+            "truncate_prompt_tokens": 3,
+            "return_token_ids": True,
+        },
+    )
     assert out["usage"]["prompt_tokens"] == 3
     assert out["choices"][0]["prompt_token_ids"] == [5, 6, 7]  # the tokenizer's side: right
-    out = post(any_server, _CMPL, {"prompt": [5, 6, 7, 8, 9], "max_tokens": 1, "return_token_ids": True,
-                                   "truncate_prompt_tokens": 3, "truncation_side": "left"})  # fmt: skip
+    out = post(
+        any_server,
+        _CMPL,
+        {
+            "prompt": [5, 6, 7, 8, 9],
+            "max_tokens": 1,
+            "return_token_ids": True,
+            "truncate_prompt_tokens": 3,
+            "truncation_side": "left",
+        },
+    )
     assert out["choices"][0]["prompt_token_ids"] == [7, 8, 9]

@@ -29,9 +29,13 @@ def test_reference_logprobs_are_the_models(
 ) -> None:
     # Token ids as `token_id:N`: decoded byte fragments may share a string (and a dict key).
     out = client(reference_server).completions.create(
-        model=model(reference_server), prompt=PROMPT, max_tokens=1, temperature=0, logprobs=5,
+        model=model(reference_server),
+        prompt=PROMPT,
+        max_tokens=1,
+        temperature=0,
+        logprobs=5,
         extra_body={"return_tokens_as_token_ids": True},
-    )  # fmt: skip
+    )
     logprobs = out.choices[0].logprobs
     assert logprobs is not None and logprobs.top_logprobs and logprobs.token_logprobs
     values, ids = torch.topk(model_logprobs[-1], 5)
@@ -43,8 +47,11 @@ def test_reference_logprobs_are_the_models(
 def test_reference_prompt_logprobs_are_the_models(
     reference_server: ServerProcess, model_logprobs: torch.Tensor
 ) -> None:
-    out = post(reference_server, "/v1/completions",
-               {"prompt": PROMPT, "max_tokens": 1, "prompt_logprobs": 0})  # fmt: skip
+    out = post(
+        reference_server,
+        "/v1/completions",
+        {"prompt": PROMPT, "max_tokens": 1, "prompt_logprobs": 0},
+    )
     positions = out["choices"][0]["prompt_logprobs"]
     assert positions[0] is None and len(positions) == len(PROMPT)
     for pos, entry in enumerate(positions[1:], start=1):
@@ -56,9 +63,13 @@ def test_reference_prompt_logprobs_are_the_models(
 
 def _chat_logprobs(server: ServerProcess, seed: int | None) -> list[list[tuple[str, float]]]:
     out = client(server).chat.completions.create(
-        model=model(server), messages=[{"role": "user", "content": "Hi"}], max_tokens=5,
-        logprobs=True, top_logprobs=3, seed=seed,
-    )  # fmt: skip
+        model=model(server),
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=5,
+        logprobs=True,
+        top_logprobs=3,
+        seed=seed,
+    )
     content = out.choices[0].logprobs
     assert content is not None and content.content is not None
     steps = []
@@ -77,8 +88,17 @@ def test_logprobs_are_well_formed_and_repeat_with_the_seed(any_server: ServerPro
 
 
 def test_greedy_tokens_are_the_most_likely(any_server: ServerProcess) -> None:
-    out = post(any_server, "/v1/completions", {"prompt": "Hi", "max_tokens": 4, "temperature": 0,
-                                              "logprobs": 2, "return_tokens_as_token_ids": True})  # fmt: skip
+    out = post(
+        any_server,
+        "/v1/completions",
+        {
+            "prompt": "Hi",
+            "max_tokens": 4,
+            "temperature": 0,
+            "logprobs": 2,
+            "return_tokens_as_token_ids": True,
+        },
+    )
     lp = out["choices"][0]["logprobs"]
     for token_logprob, tops in zip(lp["token_logprobs"], lp["top_logprobs"], strict=True):
         assert token_logprob == pytest.approx(max(tops.values()))
@@ -87,10 +107,18 @@ def test_greedy_tokens_are_the_most_likely(any_server: ServerProcess) -> None:
 
 
 def test_return_tokens_as_token_ids_and_logprob_token_ids(any_server: ServerProcess) -> None:
-    out = post(any_server, "/v1/completions", {
-        "prompt": "Hi", "max_tokens": 2, "logprobs": 2, "logprob_token_ids": [40, 41],
-        "return_tokens_as_token_ids": True, "return_token_ids": True,
-    })  # fmt: skip
+    out = post(
+        any_server,
+        "/v1/completions",
+        {
+            "prompt": "Hi",
+            "max_tokens": 2,
+            "logprobs": 2,
+            "logprob_token_ids": [40, 41],
+            "return_tokens_as_token_ids": True,
+            "return_token_ids": True,
+        },
+    )
     choice = out["choices"][0]
     lp = choice["logprobs"]
     assert lp["tokens"] == [f"token_id:{t}" for t in choice["token_ids"]]

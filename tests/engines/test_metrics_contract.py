@@ -52,8 +52,11 @@ def test_docs_table_lists_exactly_the_engine_metrics() -> None:
 
 def test_docs_bucket_sets_match_the_code() -> None:
     text = DOC.read_text()
-    for name, values in [("ttft", TIME_TO_FIRST_TOKEN_BUCKETS), ("itl", INTER_TOKEN_LATENCY_BUCKETS),
-                         ("latency", REQUEST_LATENCY_BUCKETS)]:  # fmt: skip
+    for name, values in [
+        ("ttft", TIME_TO_FIRST_TOKEN_BUCKETS),
+        ("itl", INTER_TOKEN_LATENCY_BUCKETS),
+        ("latency", REQUEST_LATENCY_BUCKETS),
+    ]:
         row = re.search(rf"^\| {name} \| (.+) \|$", text, re.M)
         assert row is not None
         assert tuple(float(v) for v in row.group(1).split(",")) == values
@@ -87,8 +90,11 @@ def test_every_series_exists_at_start_with_zero_values() -> None:
 
 
 def test_live_server_exposes_the_contract(simulated_server: ServerProcess) -> None:
-    httpx.post(f"{simulated_server.url}/v1/completions",
-               json={"prompt": "hello", "max_tokens": 3}, timeout=30).raise_for_status()  # fmt: skip
+    httpx.post(
+        f"{simulated_server.url}/v1/completions",
+        json={"prompt": "hello", "max_tokens": 3},
+        timeout=30,
+    ).raise_for_status()
     text = httpx.get(f"{simulated_server.url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for m in ENGINE_METRICS:

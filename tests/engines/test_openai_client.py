@@ -26,9 +26,11 @@ def test_models_lists_the_served_model(any_server: ServerProcess) -> None:
 def test_chat_completion(any_server: ServerProcess) -> None:
     client = _client(any_server)
     reply = client.chat.completions.create(
-        model=_model(client), messages=[{"role": "user", "content": "Say hello"}], max_tokens=8,
+        model=_model(client),
+        messages=[{"role": "user", "content": "Say hello"}],
+        max_tokens=8,
         seed=7,
-    )  # fmt: skip
+    )
     choice = reply.choices[0]
     assert choice.message.role == "assistant"
     assert isinstance(choice.message.content, str)
@@ -42,8 +44,13 @@ def test_chat_completion(any_server: ServerProcess) -> None:
 
 def test_streamed_chat_completion_matches_unstreamed(any_server: ServerProcess) -> None:
     client = _client(any_server)
-    kwargs = {"model": _model(client), "messages": [{"role": "user", "content": "Count"}],
-              "max_tokens": 12, "seed": 3, "temperature": 0.8}  # fmt: skip
+    kwargs = {
+        "model": _model(client),
+        "messages": [{"role": "user", "content": "Count"}],
+        "max_tokens": 12,
+        "seed": 3,
+        "temperature": 0.8,
+    }
     whole = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     stream = client.chat.completions.create(
         **kwargs, stream=True, stream_options={"include_usage": True}

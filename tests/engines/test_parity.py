@@ -53,8 +53,20 @@ _UNION_ERRORS = {
 def simulated_tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The simulated engine with the reference server's name and context, as vLLM's probes."""
     log: Path = tmp_path_factory.mktemp("logs") / "parity-simulated.log"
-    args = ["--engine", "simulated", "--model", "sim", "--served-model-name", "tiny",
-            "--max-model-len", "256", "--sim-ttft-ms", "0", "--sim-itl-ms", "0"]  # fmt: skip
+    args = [
+        "--engine",
+        "simulated",
+        "--model",
+        "sim",
+        "--served-model-name",
+        "tiny",
+        "--max-model-len",
+        "256",
+        "--sim-ttft-ms",
+        "0",
+        "--sim-itl-ms",
+        "0",
+    ]
     with ServerProcess(args, log_path=log) as server:
         yield server
 
@@ -75,8 +87,9 @@ def client() -> Iterator[httpx.Client]:
 def _send(client: httpx.Client, server: ServerProcess, probe: dict[str, Any]) -> httpx.Response:
     url = server.url + probe["path"]
     if "raw" in probe:
-        return client.post(url, content=probe["raw"].encode(),
-                           headers={"content-type": probe["content_type"]})  # fmt: skip
+        return client.post(
+            url, content=probe["raw"].encode(), headers={"content-type": probe["content_type"]}
+        )
     body = {k: ("tiny" if v == MODEL else v) for k, v in probe["body"].items()}
     return client.post(url, json=body)
 
@@ -124,7 +137,9 @@ def _assert_same_answer(engine: str, resp: httpx.Response, probe: dict[str, Any]
             ours, theirs = events[0]["error"], errors[0]["error"]
             masked = _masked if engine == "simulated" else str
             assert {**ours, "message": masked(ours["message"])} == {
-                **theirs, "message": masked(theirs["message"])}  # fmt: skip
+                **theirs,
+                "message": masked(theirs["message"]),
+            }
             return
         for event in events:
             if event != "[DONE]":

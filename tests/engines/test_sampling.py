@@ -56,8 +56,9 @@ def test_allowed_ids_bad_words_and_min_tokens_mask_tokens() -> None:
 
 
 def test_logit_bias_and_penalties_follow_vllms_formulas() -> None:
-    params = _params(logit_bias={0: 10.0}, repetition_penalty=2.0, frequency_penalty=0.5,
-                     presence_penalty=0.25)  # fmt: skip
+    params = _params(
+        logit_bias={0: 10.0}, repetition_penalty=2.0, frequency_penalty=0.5, presence_penalty=0.25
+    )
     out = Sampler(torch, params, PROMPT, 0).process(torch.tensor(LOGITS), [1, 1, 5])
     expected = list(LOGITS)
     expected[0] += 10.0
@@ -78,12 +79,23 @@ def test_logprobs_are_raw_log_softmax_sampled_token_first() -> None:
     assert [logprobs[t] for t in (0, 1, 2)] == pytest.approx([raw[0], raw[1], raw[2]])
 
 
-@pytest.mark.parametrize("params", [
-    _params(), _params(temperature=0.7, top_k=4), _params(top_p=0.8), _params(min_p=0.2),
-    _params(temperature=1.3, top_k=3, top_p=0.9, min_p=0.1),
-    _params(repetition_penalty=1.5, frequency_penalty=0.3, presence_penalty=0.2,
-            logit_bias={3: 2.0}, allowed_token_ids=frozenset({0, 1, 3, 5})),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "params",
+    [
+        _params(),
+        _params(temperature=0.7, top_k=4),
+        _params(top_p=0.8),
+        _params(min_p=0.2),
+        _params(temperature=1.3, top_k=3, top_p=0.9, min_p=0.1),
+        _params(
+            repetition_penalty=1.5,
+            frequency_penalty=0.3,
+            presence_penalty=0.2,
+            logit_bias={3: 2.0},
+            allowed_token_ids=frozenset({0, 1, 3, 5}),
+        ),
+    ],
+)
 def test_the_plain_sampler_gives_the_torch_samplers_distribution(params: SamplingParams) -> None:
     output = [1, 5, 1]
     torch_sampler = Sampler(torch, params, PROMPT, 0)

@@ -85,8 +85,10 @@ def test_faults_are_validated_and_readable(client: TestClient) -> None:
 
 def test_version_and_models_shapes(client: TestClient) -> None:
     assert client.get("/version").json() == {
-        "version": "0.33.0", "engine": "simulated", "vllm_deploy_version": __version__,
-    }  # fmt: skip
+        "version": "0.33.0",
+        "engine": "simulated",
+        "vllm_deploy_version": __version__,
+    }
     listing = client.get("/v1/models").json()
     validate("ModelList", listing)
     card = listing["data"][0]

@@ -19,10 +19,23 @@ def test_local_up_serves_until_sigint_then_stops_pods_gracefully(tmp_path: Path)
     needs_root()
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm_deploy", "local", "up", "--state-dir", str(state), "--nodes", "1",
-         "--gpus-per-node", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vllm_deploy",
+            "local",
+            "up",
+            "--state-dir",
+            str(state),
+            "--nodes",
+            "1",
+            "--gpus-per-node",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         info_path = state / "local.json"
         wait_for(lambda: info_path.exists() and (state / "kubeconfig").exists(), what="local.json")
@@ -35,8 +48,13 @@ def test_local_up_serves_until_sigint_then_stops_pods_gracefully(tmp_path: Path)
         assert [n.metadata.name for n in core.list_node().items] == ["node-0"]
         # A container that writes a line on SIGTERM: the stop must deliver it, not SIGKILL.
         script = 'trap "echo got TERM; exit 0" TERM; echo up; while true; do sleep 0.1; done'
-        pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x",
-               "command": ["sh", "-c", script]}], "terminationGracePeriodSeconds": 20}}  # fmt: skip
+        pod = {
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", script]}],
+                "terminationGracePeriodSeconds": 20,
+            },
+        }
         core.create_namespaced_pod("default", pod)
         wait_for(lambda: "up" in core.read_namespaced_pod_log("p", "default"), what="the pod's log")
     finally:

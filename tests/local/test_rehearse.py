@@ -21,10 +21,27 @@ def rehearse(tmp_path: Path, scenario: str, *args: str) -> dict[str, Any]:
     needs_root()
     report = tmp_path / "report.json"
     done = subprocess.run(
-        [sys.executable, "-m", "vllm_deploy", "rehearse", scenario, "-f", str(ROOT / "examples" / "local.yaml"),
-         "--report", str(report), "--state-dir", str(tmp_path / "cluster"), "--hpa-sync", "2", *args],
-        capture_output=True, text=True, timeout=400, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vllm_deploy",
+            "rehearse",
+            scenario,
+            "-f",
+            str(ROOT / "examples" / "local.yaml"),
+            "--report",
+            str(report),
+            "--state-dir",
+            str(tmp_path / "cluster"),
+            "--hpa-sync",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert report.exists(), done.stdout + done.stderr
     result: dict[str, Any] = json.loads(report.read_text())
     failed = [c for c in result["checks"] if not c["passed"]]

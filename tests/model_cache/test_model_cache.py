@@ -61,8 +61,12 @@ def test_a_failed_download_leaves_no_marker_and_the_next_fill_resumes(tmp_path: 
 def test_concurrent_fills_on_one_node_download_once(tmp_path: Path) -> None:
     hub, directory = FakeHub(delay_s=0.3), tmp_path / "m" / "abc"
     results: list[bool] = []
-    threads = [threading.Thread(target=lambda: results.append(fill(directory, "org/m", "abc", download=hub)))
-               for _ in range(3)]  # fmt: skip
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(fill(directory, "org/m", "abc", download=hub))
+        )
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -34,13 +34,25 @@ def _tests(name: str) -> dict[str, Any]:
     fires_at = fixture.true_from_m + _minutes(alert.for_)
     labels = {"severity": alert.severity, **fixture.labels}
     annotations = alert.rule(ObservabilityConfig().runbook_base_url)["annotations"]
-    expected = {"exp_labels": labels,
-                "exp_annotations": {k: _render(v, fixture.labels) for k, v in annotations.items()}}  # fmt: skip
-    expr_checks = [{"expr": f"count({alert.expr})", "eval_time": f"{fixture.true_from_m}m",
-                    "exp_samples": [{"labels": "{}", "value": 1}]}]  # fmt: skip
+    expected = {
+        "exp_labels": labels,
+        "exp_annotations": {k: _render(v, fixture.labels) for k, v in annotations.items()},
+    }
+    expr_checks = [
+        {
+            "expr": f"count({alert.expr})",
+            "eval_time": f"{fixture.true_from_m}m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        }
+    ]
     if fixture.true_from_m > 0:
-        expr_checks.append({"expr": f"count({alert.expr})", "eval_time": f"{fixture.true_from_m - 1}m",
-                            "exp_samples": []})  # fmt: skip
+        expr_checks.append(
+            {
+                "expr": f"count({alert.expr})",
+                "eval_time": f"{fixture.true_from_m - 1}m",
+                "exp_samples": [],
+            }
+        )
     alert_checks = [{"eval_time": f"{fires_at}m", "alertname": name, "exp_alerts": [expected]}]
     if fires_at > 0:
         alert_checks.append({"eval_time": f"{fires_at - 1}m", "alertname": name, "exp_alerts": []})
@@ -70,9 +82,16 @@ def test_every_alert_has_a_fixture_and_the_same_shape() -> None:
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_alert_fires_at_its_for_and_not_before(name: str, tmp_path: Path) -> None:
     test_file = tmp_path / f"{name}.test.yaml"
-    test_file.write_text(yaml.safe_dump({
-        "rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [_tests(name)],
-    }, sort_keys=False))  # fmt: skip
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(RULES)],
+                "evaluation_interval": "1m",
+                "tests": [_tests(name)],
+            },
+            sort_keys=False,
+        )
+    )
     out = subprocess.run(
         ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True
     )

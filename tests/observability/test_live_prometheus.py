@@ -57,8 +57,20 @@ class _FixtureExporter:
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("prometheus")
     env = {"VLLMDEPLOY_MAX_INFLIGHT": "6", "VLLMDEPLOY_DRAIN_QUIET_S": "0"}
-    args = ["--engine", "simulated", "--model", "m", "--served-model-name", "llama", "--sim-ttft-ms", "5",
-            "--sim-itl-ms", "2", "--max-num-seqs", "2"]  # fmt: skip
+    args = [
+        "--engine",
+        "simulated",
+        "--model",
+        "m",
+        "--served-model-name",
+        "llama",
+        "--sim-ttft-ms",
+        "5",
+        "--sim-itl-ms",
+        "2",
+        "--max-num-seqs",
+        "2",
+    ]
     pod = ServerProcess(args, log_path=tmp / "pod.log", env=env).start()
     exporter = _FixtureExporter()
     port = free_port()
@@ -66,18 +78,33 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
         "scrape_configs": [
-            {"job_name": "vllm", "static_configs": [{"targets": [f"127.0.0.1:{pod.port}"],
-                                                     "labels": {"namespace": "llm", "pod": "vllm-llama-0"}}]},
-            {"job_name": "fixtures", "honor_labels": True,
-             "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]},
+            {
+                "job_name": "vllm",
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{pod.port}"],
+                        "labels": {"namespace": "llm", "pod": "vllm-llama-0"},
+                    }
+                ],
+            },
+            {
+                "job_name": "fixtures",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}],
+            },
         ],
-    }  # fmt: skip
+    }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "wb"),  # noqa: SIM115
-    )  # fmt: skip
+        [
+            "prometheus",
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "prometheus.log", "wb"),  # noqa: SIM115
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -145,6 +172,7 @@ def _panel_queries() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("panel", "expr"), _panel_queries(), ids=[p for p, _ in _panel_queries()])
 def test_every_dashboard_query_has_data(prometheus: str, panel: str, expr: str) -> None:
-    concrete = (expr.replace("$__rate_interval", "1m").replace("$namespace", ".*")
-                .replace("$model", ".*"))  # fmt: skip
+    concrete = (
+        expr.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$model", ".*")
+    )
     assert _query(prometheus, concrete), f"{panel}: {concrete} returned nothing"

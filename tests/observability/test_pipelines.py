@@ -35,8 +35,11 @@ def access_line() -> dict[str, Any]:
             engine="simulated", model="m", sim=SimulatedSettings(ttft_ms=0, itl_ms=0)
         )
         registry = CollectorRegistry()
-        app = ProductionMiddleware(build_app(config, ENGINES["simulated"], registry),
-                                   settings=MiddlewareSettings(), registry=registry)  # fmt: skip
+        app = ProductionMiddleware(
+            build_app(config, ENGINES["simulated"], registry),
+            settings=MiddlewareSettings(),
+            registry=registry,
+        )
         with TestClient(app) as client:
             while client.get("/health/ready").status_code != 200:
                 pass

@@ -13,16 +13,21 @@ import pytest
 ROOT = Path(__file__).parents[2]
 DOCKERFILES = sorted(p.name for p in ROOT.glob("Dockerfile*"))
 # apt packages (and binaries) that compile or link code.
-COMPILERS = re.compile(r"^(gcc|g\+\+|cpp|clang|cc|c\+\+|build-essential|make|cmake|ninja-build|nvcc|"
-                       r"cuda-nvcc.*|cuda-compiler.*|.*-dev|gcc-\d+|g\+\+-\d+)$")  # fmt: skip
+COMPILERS = re.compile(
+    r"^(gcc|g\+\+|cpp|clang|cc|c\+\+|build-essential|make|cmake|ninja-build|nvcc|"
+    r"cuda-nvcc.*|cuda-compiler.*|.*-dev|gcc-\d+|g\+\+-\d+)$"
+)
 
 
 def _instructions(name: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
     text = re.sub(r"\\\n", " ", (ROOT / name).read_text())
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
-            for line in lines if line and not line.startswith("#")]  # fmt: skip
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def _stages(name: str) -> list[list[tuple[str, str]]]:
@@ -72,8 +77,12 @@ def test_the_final_stage_runs_as_a_numeric_uid(name: str) -> None:
 @pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.cpu"])
 def test_the_final_stage_installs_no_compiler(name: str) -> None:
     final = _stages(name)[-1]
-    installed = [word for inst, args in final if inst == "RUN" and "install" in args
-                 for word in shlex.split(args.replace("&&", " "))]  # fmt: skip
+    installed = [
+        word
+        for inst, args in final
+        if inst == "RUN" and "install" in args
+        for word in shlex.split(args.replace("&&", " "))
+    ]
     assert not [w for w in installed if COMPILERS.match(w)], installed
     # What comes from the builder: the venv (trimmed of nvcc) and the prebuilt Triton module.
     copied = [args.split()[-1] for inst, args in final if inst == "COPY"]

@@ -61,10 +61,15 @@ def test_the_prebuilt_module_is_handed_out_for_its_source_only(tmp_path: Path) -
     driver.parent.mkdir(parents=True)
     (driver.parent / "include").mkdir()
     # Like Triton's driver.c: includes Python.h and calls the CUDA driver.
-    driver.write_text('#include <Python.h>\nint cuDriverGetVersion(int *);\n'
-                      'int version(void) { int v = 0; cuDriverGetVersion(&v); return v; }\n')  # fmt: skip
-    subprocess.run(["bash", SCRIPTS / "prebuild-triton.sh", site, sys.executable, out], check=True,
-                   capture_output=True)  # fmt: skip
+    driver.write_text(
+        "#include <Python.h>\nint cuDriverGetVersion(int *);\n"
+        "int version(void) { int v = 0; cuDriverGetVersion(&v); return v; }\n"
+    )
+    subprocess.run(
+        ["bash", SCRIPTS / "prebuild-triton.sh", site, sys.executable, out],
+        check=True,
+        capture_output=True,
+    )
     needed = subprocess.run(
         ["readelf", "-d", *out.glob("prebuilt/*.so")], capture_output=True, text=True
     ).stdout

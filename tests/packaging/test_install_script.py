@@ -52,16 +52,20 @@ def _environment(path: Path, wheels: Path) -> Path:
     python = path / "bin" / "python"
     subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, "fakevllm"],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return python
 
 
 def _install(python: Path, source: Path, wheels: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", SCRIPT, python, source, "--no-index", "--find-links", wheels],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.timeout(300)

@@ -12,8 +12,11 @@ from vllm_deploy.validate.schemas import SUPPORTED_VERSIONS
 
 ROOT = Path(__file__).parents[2]
 Obj = dict[str, Any]
-BASE = {"name": "m", "model": {"name": "m", "huggingface": "org/model", "revision": "a" * 40},
-        "secrets": {"hf_token": {"name": "hf", "key": "token"}}}  # fmt: skip
+BASE = {
+    "name": "m",
+    "model": {"name": "m", "huggingface": "org/model", "revision": "a" * 40},
+    "secrets": {"hf_token": {"name": "hf", "key": "token"}},
+}
 
 
 def _objects(data: dict[str, Any]) -> list[Obj]:

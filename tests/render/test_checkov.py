@@ -24,10 +24,23 @@ def test_checkov_passes_the_prod_example() -> None:
     if not checkov or not Path(checkov).exists():
         pytest.fail("checkov is not installed: run `make test` (it installs .venv-checkov)")
     out = subprocess.run(
-        [checkov, "-d", str(ROOT / "deploy" / "examples" / "prod"), "--framework", "kubernetes", "--quiet",
-         "--compact", "-o", "json", "--skip-check", ",".join(SKIPS)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            checkov,
+            "-d",
+            str(ROOT / "deploy" / "examples" / "prod"),
+            "--framework",
+            "kubernetes",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+            "--skip-check",
+            ",".join(SKIPS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(out.stdout)
     summary = report["summary"]
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]

@@ -36,14 +36,22 @@ def test_examples_pass_every_schema_and_policy(name: str) -> None:
 def test_render_and_validate_commands(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cli = [sys.executable, "-m", "vllm_deploy"]
-    rendered = subprocess.run([*cli, "render", "-f", str(ROOT / "examples" / "prod.yaml"), "-o", str(out)],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    rendered = subprocess.run(
+        [*cli, "render", "-f", str(ROOT / "examples" / "prod.yaml"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rendered.returncode == 0, rendered.stderr
     checked = subprocess.run(
         [*cli, "validate", str(out)], capture_output=True, text=True, timeout=120
     )
     assert checked.returncode == 0 and "valid" in checked.stdout
-    (out / "deployment.yaml").write_text((out / "deployment.yaml").read_text().replace("minReadySeconds: 30", "minReadySeconds: 30\n  surprise: 1"))  # fmt: skip
+    (out / "deployment.yaml").write_text(
+        (out / "deployment.yaml")
+        .read_text()
+        .replace("minReadySeconds: 30", "minReadySeconds: 30\n  surprise: 1")
+    )
     broken = subprocess.run(
         [*cli, "validate", str(out)], capture_output=True, text=True, timeout=120
     )

@@ -31,8 +31,13 @@ def _vllm_ordered_app(settings: MiddlewareSettings, origins: list[str] | None) -
         return {"object": "list", "data": []}
 
     if origins is not None:  # as vLLM: CORS first, from --allowed-origins and friends
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
-                           allow_methods=["*"], allow_headers=["*"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     app.add_middleware(ProductionMiddleware, settings=settings, registry=CollectorRegistry())
     return app
 

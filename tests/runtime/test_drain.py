@@ -18,8 +18,18 @@ from vllm_deploy.harness import ServerProcess
 from vllm_deploy.runtime.drain_client import DrainFailed
 from vllm_deploy.runtime.drain_client import drain as run_drain
 
-SIM = ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "20", "--sim-itl-ms", "20",
-       "--max-num-seqs", "32"]  # fmt: skip
+SIM = [
+    "--engine",
+    "simulated",
+    "--model",
+    "m",
+    "--sim-ttft-ms",
+    "20",
+    "--sim-itl-ms",
+    "20",
+    "--max-num-seqs",
+    "32",
+]
 
 
 @pytest.fixture
@@ -116,21 +126,39 @@ def test_drain_command_exit_codes(tmp_path: Path) -> None:
         with httpx.stream(
             "POST", f"{server.url}/v1/completions", json={"prompt": "x", "stream": True}, timeout=30
         ):
-            cmd = [sys.executable, "-m", "vllm_deploy", "drain", "--port", str(server.port),
-                   "--timeout", "0.5", "--quiet", "0.1"]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "vllm_deploy",
+                "drain",
+                "--port",
+                str(server.port),
+                "--timeout",
+                "0.5",
+                "--quiet",
+                "0.1",
+            ]
             hung = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             httpx.post(f"{server.url}/admin/sim/faults", json={"hang": False}).raise_for_status()
         assert hung.returncode == 1
         assert "deadline" in hung.stderr and "1 requests in flight" in hung.stderr
-        ok = subprocess.run([*cmd[:-4], "--timeout", "10", "--quiet", "0.1"], capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+        ok = subprocess.run(
+            [*cmd[:-4], "--timeout", "10", "--quiet", "0.1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert ok.returncode == 0, ok.stderr
         assert json.loads(ok.stdout)["drained"] is True
 
 
 def test_drain_command_fails_clearly_without_a_server() -> None:
-    proc = subprocess.run([sys.executable, "-m", "vllm_deploy", "drain", "--port", "9", "--timeout", "1"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vllm_deploy", "drain", "--port", "9", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: drain request to 127.0.0.1:9 failed")
 

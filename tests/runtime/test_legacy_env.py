@@ -49,6 +49,9 @@ def test_the_old_prefix_appears_only_in_the_shim_and_its_deprecation_note() -> N
         ["git", "grep", "-l", LEGACY_PREFIX.rstrip("_")], cwd=ROOT, capture_output=True, text=True
     ).stdout.split()
     assert set(files) <= {"src/vllm_deploy/runtime/legacy_env.py", "docs/runtime.md"}
-    notes = [line for line in (ROOT / "docs/runtime.md").read_text().splitlines()
-             if LEGACY_PREFIX in line]  # fmt: skip
+    notes = [
+        line
+        for line in (ROOT / "docs/runtime.md").read_text().splitlines()
+        if LEGACY_PREFIX in line
+    ]
     assert len(notes) == 1 and "deprecated" in notes[0]

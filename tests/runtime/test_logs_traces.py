@@ -43,12 +43,17 @@ class OtlpReceiver:
                     for ss in rs.scope_spans:
                         for span in ss.spans:
                             attrs = {a.key: a.value for a in span.attributes}
-                            receiver.spans.append({
-                                "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
-                                "parent": span.parent_span_id.hex(), "name": span.name,
-                                "service": service, "kind": str(span.kind),
-                                "status": str(attrs["http.response.status_code"].int_value),
-                            })  # fmt: skip
+                            receiver.spans.append(
+                                {
+                                    "trace_id": span.trace_id.hex(),
+                                    "span_id": span.span_id.hex(),
+                                    "parent": span.parent_span_id.hex(),
+                                    "name": span.name,
+                                    "service": service,
+                                    "kind": str(span.kind),
+                                    "status": str(attrs["http.response.status_code"].int_value),
+                                }
+                            )
                 payload = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
@@ -80,19 +85,32 @@ def receiver() -> Iterator[OtlpReceiver]:
 def test_log_lines_are_json_and_trace_ids_match_exported_spans(
     tmp_path: Path, receiver: OtlpReceiver
 ) -> None:
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
-           "OTEL_SERVICE_NAME": "tiny-llama-pod", "OTEL_BSP_SCHEDULE_DELAY": "100"}  # fmt: skip
-    server = ServerProcess(["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "1"],
-                           log_path=tmp_path / "server.log", env=env).start()  # fmt: skip
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+        "OTEL_SERVICE_NAME": "tiny-llama-pod",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    server = ServerProcess(
+        ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "1"],
+        log_path=tmp_path / "server.log",
+        env=env,
+    ).start()
     try:
         url = server.url
         plain = httpx.post(f"{url}/v1/completions", json={"prompt": "a b c", "max_tokens": 4})
         traced = httpx.post(
             f"{url}/v1/chat/completions",
-            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "stream": True,
-                  "stream_options": {"include_usage": True}},
-            headers={"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01", "x-request-id": "req-42"},
-        )  # fmt: skip
+            json={
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 3,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+            headers={
+                "traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01",
+                "x-request-id": "req-42",
+            },
+        )
         missing = httpx.post(f"{url}/v1/completions", json={"model": "nope", "prompt": "x"})
         assert (plain.status_code, traced.status_code, missing.status_code) == (200, 200, 404)
         assert traced.headers["x-request-id"] == "req-42"

@@ -76,8 +76,12 @@ def test_readiness_is_503_while_vllms_engine_sleeps() -> None:
     # vLLM 0.33.0 (vllm/v1/metrics/loggers.py): vllm:engine_sleep_state{sleep_state=...},
     # awake = 0 while sleeping; its /health stays 200 meanwhile.
     registry = CollectorRegistry()
-    state = Gauge("vllm:engine_sleep_state", "Engine sleep state",
-                  ["engine", "model_name", "sleep_state"], registry=registry)  # fmt: skip
+    state = Gauge(
+        "vllm:engine_sleep_state",
+        "Engine sleep state",
+        ["engine", "model_name", "sleep_state"],
+        registry=registry,
+    )
 
     def set_state(awake: int, level: int) -> None:
         state.labels("0", "m", "awake").set(awake)
@@ -101,8 +105,11 @@ def test_readiness_is_503_while_vllms_engine_sleeps() -> None:
 def test_readiness_waits_for_the_model_to_load() -> None:
     config = ServeConfig(engine="simulated", model="m", sim=SimulatedSettings(startup_s=0.3))
     registry = CollectorRegistry()
-    app = ProductionMiddleware(build_app(config, ENGINES["simulated"], registry),
-                               settings=MiddlewareSettings(), registry=registry)  # fmt: skip
+    app = ProductionMiddleware(
+        build_app(config, ENGINES["simulated"], registry),
+        settings=MiddlewareSettings(),
+        registry=registry,
+    )
     with TestClient(app) as client:
         assert client.get("/health/ready").json() == {"status": "engine not healthy"}
         time.sleep(0.5)
@@ -233,8 +240,9 @@ def test_invalid_request_ids_are_replaced_for_the_engine_too() -> None:
 
 
 def test_cors_preflight_needs_no_key_and_probes_need_get() -> None:
-    mw = ProductionMiddleware(_vllm_like_app(200), settings=MiddlewareSettings(api_key="k"),
-                              registry=CollectorRegistry())  # fmt: skip
+    mw = ProductionMiddleware(
+        _vllm_like_app(200), settings=MiddlewareSettings(api_key="k"), registry=CollectorRegistry()
+    )
     with TestClient(mw) as client:
         assert client.options("/v1/models").status_code != 401
         assert client.post("/health/live").status_code == 405
@@ -242,9 +250,11 @@ def test_cors_preflight_needs_no_key_and_probes_need_get() -> None:
 
 @pytest.mark.parametrize(
     ("environ", "message"),
-    [({"VLLMDEPLOY_API_KEYS": "k"}, "VLLMDEPLOY_API_KEYS is not a setting"),
-     ({"VLLMDEPLOY_API_KEY_FILE": "EMPTY"}, "it holds no key")],
-)  # fmt: skip
+    [
+        ({"VLLMDEPLOY_API_KEYS": "k"}, "VLLMDEPLOY_API_KEYS is not a setting"),
+        ({"VLLMDEPLOY_API_KEY_FILE": "EMPTY"}, "it holds no key"),
+    ],
+)
 def test_authentication_never_fails_open_silently(
     tmp_path: Path, environ: dict[str, str], message: str
 ) -> None:

@@ -32,8 +32,14 @@ def test_values_from_several_processes_add_up(tmp_path: Path) -> None:
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", WRITER], env=env, check=True, timeout=60)
-    out = subprocess.run([sys.executable, "-c", READER], env=env, check=True, timeout=60,
-                         capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", READER],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    ).stdout
     values = json.loads(out)
     assert values["vllm_deploy_requests_total[('code', '200'), ('route', '/v1/completions')]"] == 2
     assert values["vllm_deploy_rejections_total[('reason', 'max_inflight')]"] == 2

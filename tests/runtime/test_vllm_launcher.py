@@ -24,9 +24,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def test_every_setting_reaches_vllm_under_its_own_flag() -> None:
-    config = ServeConfig(engine="vllm", model="/models/llama", served_model_name="llama",
-                         host="0.0.0.0", port=8001, max_model_len=8192, max_num_seqs=64,
-                         shutdown_timeout=45)  # fmt: skip
+    config = ServeConfig(
+        engine="vllm",
+        model="/models/llama",
+        served_model_name="llama",
+        host="0.0.0.0",
+        port=8001,
+        max_model_len=8192,
+        max_num_seqs=64,
+        shutdown_timeout=45,
+    )
     ns = _parse(build_vllm_argv(config))
     assert ns.model_tag == "/models/llama"
     assert (ns.host, ns.port) == ("0.0.0.0", 8001)
@@ -62,8 +69,10 @@ def test_scheduling_policy_and_max_logprobs_reach_vllm_when_set() -> None:
 def test_missing_vllm_fails_with_one_clear_line() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "vllm", "--model", "m"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -109,8 +118,11 @@ def test_bad_middleware_settings_fail_before_vllm_is_looked_up(
 ) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "simulated", "--model", "m"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "VLLMDEPLOY_MAX_INFLIGHT": "x"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "VLLMDEPLOY_MAX_INFLIGHT": "x"},
+    )
     assert proc.returncode == 1
     assert (
         proc.stderr.strip()
@@ -201,10 +213,23 @@ def test_arguments_vllm_would_refuse_fail_before_it_starts(config_file: Path) ->
 
 def test_the_cli_refuses_them_in_one_line_before_looking_for_vllm() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "vllm_deploy", "serve", "--engine", "vllm", "--model", "m",
-         "--", "--api_server_count", "2"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vllm_deploy",
+            "serve",
+            "--engine",
+            "vllm",
+            "--model",
+            "m",
+            "--",
+            "--api_server_count",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "--api-server-count 2" in proc.stderr
 

@@ -35,8 +35,14 @@ def ephemeral_setup(prod_spec: DeploymentSpec, h100: EngineProfile) -> SimSetup:
 
 def toy_profile(**step: float) -> EngineProfile:
     """Round numbers, so expected times can be written down."""
-    values = {"prefill_base_s": 0.1, "prefill_per_token_s": 0.001, "decode_base_s": 0.01,
-              "decode_per_seq_s": 0.0, "prefill_interference": 0.0, **step}  # fmt: skip
+    values = {
+        "prefill_base_s": 0.1,
+        "prefill_per_token_s": 0.001,
+        "decode_base_s": 0.01,
+        "decode_per_seq_s": 0.0,
+        "prefill_interference": 0.0,
+        **step,
+    }
     return EngineProfile(
         name="toy", model="toy", gpu="none", kv_cache_tokens=100_000, step=Step(**values)
     )

@@ -17,8 +17,14 @@ def _run(batcher: Batcher, arrivals: list[float], until: float = 1e9) -> PodEngi
     return pod
 
 
-def _batcher(prompts: list[int], outputs: list[int], max_seqs: int = 4, kv: int = 100_000,
-             inflight: int = 0, **step: float) -> Batcher:  # fmt: skip
+def _batcher(
+    prompts: list[int],
+    outputs: list[int],
+    max_seqs: int = 4,
+    kv: int = 100_000,
+    inflight: int = 0,
+    **step: float,
+) -> Batcher:
     return Batcher(toy_profile(**step).step, max_seqs, kv, inflight, prompts, outputs)
 
 

@@ -33,13 +33,29 @@ PROFILE = load_profile("llama-3.1-8b-h100")
     max_num_seqs=st.sampled_from([4, 16, 64]),
     seed=st.integers(0, 1000),
 )
-def test_invariants(rate: float, factor: float, low: int, extra: int, target: float, gpus: int,
-                    max_num_seqs: int, seed: int) -> None:  # fmt: skip
-    spec = spec_from_mapping({
-        "name": "p", "model": {"name": "p", "huggingface": "org/p"}, "engine": {"max_num_seqs": max_num_seqs},
-        "autoscaling": {"min_replicas": low, "max_replicas": low + extra, "target_waiting_per_pod": target,
-                        "scale_down_stabilisation_s": 60},
-    })  # fmt: skip
+def test_invariants(
+    rate: float,
+    factor: float,
+    low: int,
+    extra: int,
+    target: float,
+    gpus: int,
+    max_num_seqs: int,
+    seed: int,
+) -> None:
+    spec = spec_from_mapping(
+        {
+            "name": "p",
+            "model": {"name": "p", "huggingface": "org/p"},
+            "engine": {"max_num_seqs": max_num_seqs},
+            "autoscaling": {
+                "min_replicas": low,
+                "max_replicas": low + extra,
+                "target_waiting_per_pod": target,
+                "scale_down_stabilisation_s": 60,
+            },
+        }
+    )
     setup = setup_from_spec(spec, PROFILE, gpus=gpus)
     trace = parse_trace(
         f"burst:rate={rate},factor={factor},at=120,for=240", duration=600, seed=seed

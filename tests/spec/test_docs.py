@@ -16,8 +16,11 @@ DOC = (Path(__file__).parents[2] / "docs" / "deploy.md").read_text()
 
 def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
     for name, field in model.model_fields.items():
-        nested = [c for c in typing.get_args(field.annotation) or (field.annotation,)
-                  if isinstance(c, type) and issubclass(c, BaseModel) and c is not SecretRef]  # fmt: skip
+        nested = [
+            c
+            for c in typing.get_args(field.annotation) or (field.annotation,)
+            if isinstance(c, type) and issubclass(c, BaseModel) and c is not SecretRef
+        ]
         if nested:
             yield from _fields(nested[0], f"{prefix}{name}.")
         else:

@@ -82,8 +82,9 @@ def test_prod_is_the_models_defaults_and_dev_changes_only_what_differs() -> None
 
 
 def test_grace_period_follows_the_rule() -> None:
-    spec = spec_from_mapping({**BASE, "drain": {"timeout_s": 200, "margin_s": 15},
-                              "engine": {"shutdown_timeout_s": 40}})  # fmt: skip
+    spec = spec_from_mapping(
+        {**BASE, "drain": {"timeout_s": 200, "margin_s": 15}, "engine": {"shutdown_timeout_s": 40}}
+    )
     assert spec.grace_period_s == 200 + 40 + 15
 
 

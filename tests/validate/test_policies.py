@@ -94,8 +94,16 @@ def _job_fills_another_revision(objs: list[Obj]) -> None:
 
 
 def _host_path_in_restricted_namespace(objs: list[Obj]) -> None:
-    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "llm", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})  # fmt: skip
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "llm",
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        }
+    )
     volumes = _find(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]
     volumes[0] = {"name": "models", "hostPath": {"path": "/var/lib/models", "type": "Directory"}}
 
@@ -145,8 +153,13 @@ def test_keda_query_must_name_a_contract_metric() -> None:
     from vllm_deploy.render import render
     from vllm_deploy.spec import spec_from_mapping
 
-    spec = spec_from_mapping({"name": "m", "model": {"name": "m", "huggingface": "o/m"},
-                              "autoscaling": {"engine": "keda", "min_replicas": 1}})  # fmt: skip
+    spec = spec_from_mapping(
+        {
+            "name": "m",
+            "model": {"name": "m", "huggingface": "o/m"},
+            "autoscaling": {"engine": "keda", "min_replicas": 1},
+        }
+    )
     objs = [o for group in render(spec).values() for o in group]
     assert check_policies(objs) == []
     next(o for o in objs if o["kind"] == "ScaledObject")["spec"]["triggers"][0]["metadata"][

@@ -106,13 +106,40 @@ def from_vllm_error(exc: VllmValidationError) -> OpenAIError:
 
 
 # handlers/validation.py: pydantic-core's schema-kind names that are not field names.
-_INTERNAL_LOC = frozenset({
-    "function-wrap", "function-after", "function-before", "function-plain", "json-or-python",
-    "lax-or-strict", "chain", "default", "nullable", "tagged-union", "union", "call",
-    "arguments", "is-instance", "is-subclass", "callable", "str", "int", "float", "bool",
-    "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "complex", "none",
-    "nonetype",
-})  # fmt: skip
+_INTERNAL_LOC = frozenset(
+    {
+        "function-wrap",
+        "function-after",
+        "function-before",
+        "function-plain",
+        "json-or-python",
+        "lax-or-strict",
+        "chain",
+        "default",
+        "nullable",
+        "tagged-union",
+        "union",
+        "call",
+        "arguments",
+        "is-instance",
+        "is-subclass",
+        "callable",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "bytes",
+        "bytearray",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "complex",
+        "none",
+        "nonetype",
+    }
+)
 _BRACKETED = re.compile(r"[\[\]{}()]")
 _MAX_REPORTED, _MAX_INPUT_CHARS, _MAX_ERROR_CHARS = 10, 200, 1000
 

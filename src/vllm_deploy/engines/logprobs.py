@@ -103,10 +103,14 @@ def chat_logprobs(
         if step is None or token_id not in step:
             content.append({**_entry(token, _FLOOR), "top_logprobs": []})
             continue
-        content.append({
-            **_entry(token, step[token_id]),
-            "top_logprobs": [_entry(name(t), v) for t, v in itertools.islice(step.items(), limit)],
-        })  # fmt: skip
+        content.append(
+            {
+                **_entry(token, step[token_id]),
+                "top_logprobs": [
+                    _entry(name(t), v) for t, v in itertools.islice(step.items(), limit)
+                ],
+            }
+        )
     return {"content": content}
 
 

@@ -147,13 +147,20 @@ Builder = Callable[
     [MetricSpec, tuple[str, ...], CollectorRegistry, int], "Gauge | Counter | Histogram"
 ]
 _BUILDERS: dict[Kind, Builder] = {
-    "gauge": lambda spec, names, registry, _: Gauge(spec.name, spec.documentation, names, registry=registry),
-    "counter": lambda spec, names, registry, _: Counter(spec.name, spec.documentation, names, registry=registry),
+    "gauge": lambda spec, names, registry, _: Gauge(
+        spec.name, spec.documentation, names, registry=registry
+    ),
+    "counter": lambda spec, names, registry, _: Counter(
+        spec.name, spec.documentation, names, registry=registry
+    ),
     "histogram": lambda spec, names, registry, max_len: Histogram(
-        spec.name, spec.documentation, names, registry=registry,
+        spec.name,
+        spec.documentation,
+        names,
+        registry=registry,
         buckets=bucket_values(spec.buckets or "latency", max_len),
     ),
-}  # fmt: skip
+}
 
 
 def bucket_values(kind: Buckets, max_model_len: int) -> Sequence[float]:

@@ -100,8 +100,11 @@ def _verify(n: int, s: dict[str, Any], max_tokens: int) -> None:
     if rp <= 0.0:
         raise VllmValidationError(f"repetition_penalty must be greater than zero, got {rp}.")
     t = s["temperature"]
-    for ok, text in ((math.isfinite(t), "a finite number"), (t >= 0.0, "non-negative"),
-                     (t <= 2.0, "in [0, 2]")):  # fmt: skip
+    for ok, text in (
+        (math.isfinite(t), "a finite number"),
+        (t >= 0.0, "non-negative"),
+        (t <= 2.0, "in [0, 2]"),
+    ):
         if not ok:
             raise VllmValidationError(
                 f"temperature must be {text}, got {t}.", parameter="temperature", value=t

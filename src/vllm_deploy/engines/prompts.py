@@ -31,12 +31,27 @@ __all__ = [
 ]
 
 # Content parts rendered as text, and the media parts vLLM hands to a multimodal processor.
-_TEXT_PARTS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal",
-               "thinking": "thinking"}  # fmt: skip
-_MEDIA_PARTS = frozenset({
-    "input_image", "image_url", "image_embeds", "audio_embeds", "video_embeds", "prompt_embeds",
-    "image_pil", "audio_url", "input_audio", "video_url",
-})  # fmt: skip
+_TEXT_PARTS = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "refusal": "refusal",
+    "thinking": "thinking",
+}
+_MEDIA_PARTS = frozenset(
+    {
+        "input_image",
+        "image_url",
+        "image_embeds",
+        "audio_embeds",
+        "video_embeds",
+        "prompt_embeds",
+        "image_pil",
+        "audio_url",
+        "input_audio",
+        "video_url",
+    }
+)
 _SUPPORTED_PARTS = sorted({*_TEXT_PARTS, *_MEDIA_PARTS, "tool_reference"})
 
 
@@ -139,8 +154,10 @@ def check_chat_template(template: str | None, kwargs: dict[str, Any] | None) -> 
 
 def check_mm_kwargs(mm_processor_kwargs: Any, media_io_kwargs: Any) -> None:
     """vLLM's ``validate_request_mm_kwargs`` without ``--trust-request-mm-kwargs``."""
-    for name, value in (("mm_processor_kwargs", mm_processor_kwargs),
-                        ("media_io_kwargs", media_io_kwargs)):  # fmt: skip
+    for name, value in (
+        ("mm_processor_kwargs", mm_processor_kwargs),
+        ("media_io_kwargs", media_io_kwargs),
+    ):
         if value:
             what = "preprocessing" if name == "mm_processor_kwargs" else "media loading"
             raise VllmValidationError(

@@ -69,9 +69,11 @@ class Run:
         for i, (prompt, spec) in enumerate(zip(prompts, specs, strict=True)):
             for j in range(n):
                 seed = spec.params.seed
-                child = spec if seed is None or j == 0 else replace(
-                    spec, params=replace(spec.params, seed=seed + j)
-                )  # fmt: skip
+                child = (
+                    spec
+                    if seed is None or j == 0
+                    else replace(spec, params=replace(spec.params, seed=seed + j))
+                )
                 outcome = Generation(prompt_tokens=len(prompt.ids))
                 self.sequences.append(Sequence(i * n + j, i, prompt, child, outcome))
 

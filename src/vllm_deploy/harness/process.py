@@ -40,8 +40,17 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True) -> ServerProcess:
-        cmd = [sys.executable, "-m", "vllm_deploy", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), *self._args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "vllm_deploy",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *self._args,
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env}
         if self.log_path is None:
             self.proc = subprocess.Popen(

@@ -67,18 +67,30 @@ def _datasource(kind: Literal["prometheus", "loki"]) -> dict[str, str]:
 def _variables(namespace_metric: str) -> list[dict[str, Any]]:
     def query_var(name: str, label: str, query: str) -> dict[str, Any]:
         return {
-            "name": name, "label": label, "type": "query", "datasource": _datasource("prometheus"),
-            "query": {"query": query, "refId": f"{name}-var"}, "definition": query,
-            "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "sort": 1,
-        }  # fmt: skip
+            "name": name,
+            "label": label,
+            "type": "query",
+            "datasource": _datasource("prometheus"),
+            "query": {"query": query, "refId": f"{name}-var"},
+            "definition": query,
+            "refresh": 2,
+            "includeAll": True,
+            "multi": True,
+            "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "sort": 1,
+        }
 
     return [
         {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus"},
         {"name": "loki", "label": "Loki", "type": "datasource", "query": "loki"},
         query_var("namespace", "Namespace", f"label_values({namespace_metric}, namespace)"),
-        query_var("model", "Model", f'label_values({namespace_metric}{{namespace=~"$namespace"}}, model_name)'),
-    ]  # fmt: skip
+        query_var(
+            "model",
+            "Model",
+            f'label_values({namespace_metric}{{namespace=~"$namespace"}}, model_name)',
+        ),
+    ]
 
 
 def _layout(panels: tuple[Panel, ...]) -> list[dict[str, Any]]:
@@ -102,15 +114,25 @@ def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, 
         for i, t in enumerate(panel.targets)
     ]
     result: dict[str, Any] = {
-        "id": panel_id, "type": panel.kind, "title": panel.title, "description": panel.description,
-        "gridPos": grid, "datasource": source, "targets": targets,
-    }  # fmt: skip
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "gridPos": grid,
+        "datasource": source,
+        "targets": targets,
+    }
     if panel.kind == "logs":
         result["options"] = {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending"}
     else:
         result["fieldConfig"] = {"defaults": {"unit": panel.unit}, "overrides": []}
         if panel.kind == "timeseries":
-            result["options"] = {"legend": {"displayMode": "table", "placement": "bottom",
-                                            "calcs": ["lastNotNull", "max"]},
-                                 "tooltip": {"mode": "multi"}}  # fmt: skip
+            result["options"] = {
+                "legend": {
+                    "displayMode": "table",
+                    "placement": "bottom",
+                    "calcs": ["lastNotNull", "max"],
+                },
+                "tooltip": {"mode": "multi"},
+            }
     return result

@@ -75,7 +75,10 @@ def write(spec: DeploymentSpec, out_dir: Path) -> list[Path]:
         path = out_dir / name
         path.write_text(HEADER + dump(objects))
         written.append(path)
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": sorted(rendered)}  # fmt: skip
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(rendered),
+    }
     (out_dir / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return [*written, out_dir / "kustomization.yaml"]

@@ -25,8 +25,13 @@ def _target(spec: DeploymentSpec) -> Obj:
 
 
 def _pods_metric(name: str, average: str) -> Obj:
-    return {"type": "Pods", "pods": {"metric": {"name": name},
-                                     "target": {"type": "AverageValue", "averageValue": average}}}  # fmt: skip
+    return {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": name},
+            "target": {"type": "AverageValue", "averageValue": average},
+        },
+    }
 
 
 def hpa(spec: DeploymentSpec) -> Obj:
@@ -35,56 +40,123 @@ def hpa(spec: DeploymentSpec) -> Obj:
     if a.gpu_utilisation_target:
         metrics.append(_pods_metric(GPU_METRIC, str(a.gpu_utilisation_target)))
     if a.cpu_utilisation_target:
-        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": {
-            "type": "Utilization", "averageUtilization": a.cpu_utilisation_target}}})  # fmt: skip
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata(spec, spec.app_name),
-            "spec": {"scaleTargetRef": _target(spec), "minReplicas": a.min_replicas, "maxReplicas": a.max_replicas,
-                     "metrics": metrics, "behavior": _behavior(spec)}}  # fmt: skip
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": a.cpu_utilisation_target,
+                    },
+                },
+            }
+        )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(spec, spec.app_name),
+        "spec": {
+            "scaleTargetRef": _target(spec),
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "metrics": metrics,
+            "behavior": _behavior(spec),
+        },
+    }
 
 
 def _behavior(spec: DeploymentSpec) -> Obj:
     """Up at once (a queue is waiting), down slowly (a new replica costs a model load)."""
     a = spec.autoscaling
     return {
-        "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
-                    "policies": [{"type": "Pods", "value": a.scale_up_pods, "periodSeconds": a.scale_up_period_s},
-                                 {"type": "Percent", "value": a.scale_up_percent, "periodSeconds": a.scale_up_period_s}]},
-        "scaleDown": {"stabilizationWindowSeconds": spec.autoscaling.scale_down_stabilisation_s, "selectPolicy": "Min",
-                      "policies": [{"type": "Pods", "value": a.scale_down_pods, "periodSeconds": a.scale_down_period_s}]},
-    }  # fmt: skip
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Pods", "value": a.scale_up_pods, "periodSeconds": a.scale_up_period_s},
+                {
+                    "type": "Percent",
+                    "value": a.scale_up_percent,
+                    "periodSeconds": a.scale_up_period_s,
+                },
+            ],
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": spec.autoscaling.scale_down_stabilisation_s,
+            "selectPolicy": "Min",
+            "policies": [
+                {"type": "Pods", "value": a.scale_down_pods, "periodSeconds": a.scale_down_period_s}
+            ],
+        },
+    }
 
 
 def adapter_rules(spec: DeploymentSpec) -> Obj:
     """prometheus-adapter rules that serve the HPA's Pods metrics (merge into its config)."""
-    rules = [{
-        "seriesQuery": f'{QUEUE_METRIC}{{namespace!="",pod!=""}}',
-        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-        "name": {"matches": f"^{QUEUE_METRIC}$", "as": ADAPTER_METRIC},
-        "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
-    }]  # fmt: skip
+    rules = [
+        {
+            "seriesQuery": f'{QUEUE_METRIC}{{namespace!="",pod!=""}}',
+            "resources": {
+                "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+            },
+            "name": {"matches": f"^{QUEUE_METRIC}$", "as": ADAPTER_METRIC},
+            "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+        }
+    ]
     if spec.autoscaling.gpu_utilisation_target:
-        rules.append({
-            "seriesQuery": f'{GPU_METRIC}{{namespace!="",pod!=""}}',
-            "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-            "name": {"matches": f"^{GPU_METRIC}$", "as": GPU_METRIC},
-            "metricsQuery": "avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
-        })  # fmt: skip
+        rules.append(
+            {
+                "seriesQuery": f'{GPU_METRIC}{{namespace!="",pod!=""}}',
+                "resources": {
+                    "overrides": {
+                        "namespace": {"resource": "namespace"},
+                        "pod": {"resource": "pod"},
+                    }
+                },
+                "name": {"matches": f"^{GPU_METRIC}$", "as": GPU_METRIC},
+                "metricsQuery": "avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+            }
+        )
     meta = metadata(spec, f"{spec.app_name}-adapter-rules")
     meta["labels"][ADAPTER_RULES_LABEL] = "true"
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-            "data": {"rules.yaml": yaml.safe_dump({"rules": rules}, sort_keys=False)}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {"rules.yaml": yaml.safe_dump({"rules": rules}, sort_keys=False)},
+    }
 
 
 def keda_scaled_object(spec: DeploymentSpec) -> Obj:
     a = spec.autoscaling
     query = f'sum({QUEUE_METRIC}{{namespace="{spec.namespace}", model_name="{spec.model.name}"}})'
-    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": metadata(spec, spec.app_name),
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.app_name},
-                     "minReplicaCount": a.min_replicas, "maxReplicaCount": a.max_replicas,
-                     "pollingInterval": 15, "cooldownPeriod": a.scale_down_stabilisation_s,
-                     # The HPA KEDA manages scales like ours, not with Kubernetes' defaults.
-                     "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(spec)}},
-                     "triggers": [{"type": "prometheus", "metadata": {
-                         "serverAddress": a.prometheus_url, "query": query,
-                         "threshold": f"{a.target_waiting_per_pod:g}",
-                         "activationThreshold": "0"}}]}}  # fmt: skip
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(spec, spec.app_name),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": spec.app_name,
+            },
+            "minReplicaCount": a.min_replicas,
+            "maxReplicaCount": a.max_replicas,
+            "pollingInterval": 15,
+            "cooldownPeriod": a.scale_down_stabilisation_s,
+            # The HPA KEDA manages scales like ours, not with Kubernetes' defaults.
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(spec)}},
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": a.prometheus_url,
+                        "query": query,
+                        "threshold": f"{a.target_waiting_per_pod:g}",
+                        "activationThreshold": "0",
+                    },
+                }
+            ],
+        },
+    }

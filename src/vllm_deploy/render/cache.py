@@ -49,8 +49,14 @@ __all__ = [
 
 MODELS_DIR = "/models"
 COMPONENT = "model-download"
-_FILL_RESOURCES: Obj = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}  # fmt: skip
-_WAIT_RESOURCES: Obj = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}  # fmt: skip
+_FILL_RESOURCES: Obj = {
+    "requests": {"cpu": "1", "memory": "2Gi"},
+    "limits": {"cpu": "2", "memory": "4Gi"},
+}
+_WAIT_RESOURCES: Obj = {
+    "requests": {"cpu": "50m", "memory": "128Mi"},
+    "limits": {"cpu": "200m", "memory": "256Mi"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +127,33 @@ def _claim(spec: DeploymentSpec) -> Obj:
 
 def pvc(spec: DeploymentSpec) -> Obj:
     """The shared model cache (``cache.kind: shared``)."""
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": metadata(spec, claim_name(spec)), "spec": _claim(spec)}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(spec, claim_name(spec)),
+        "spec": _claim(spec),
+    }
 
 
 def models_volume(spec: DeploymentSpec) -> Obj:
     volume = _kind(spec).volume
     if volume == "persistentVolumeClaim":
-        return {"name": "models", "persistentVolumeClaim": {"claimName": claim_name(spec), "readOnly": True}}  # fmt: skip
+        return {
+            "name": "models",
+            "persistentVolumeClaim": {"claimName": claim_name(spec), "readOnly": True},
+        }
     if volume == "hostPath":  # the directory must exist, writable by the pods' UID (docs)
         return {"name": "models", "hostPath": {"path": spec.cache.node_path, "type": "Directory"}}
     # one volume per pod, created and deleted with it: no node-affinity trap
-    return {"name": "models", "ephemeral": {"volumeClaimTemplate": {
-        "metadata": {"labels": selector_labels(spec)}, "spec": _claim(spec)}}}  # fmt: skip
+    return {
+        "name": "models",
+        "ephemeral": {
+            "volumeClaimTemplate": {
+                "metadata": {"labels": selector_labels(spec)},
+                "spec": _claim(spec),
+            }
+        },
+    }
 
 
 def _token(spec: DeploymentSpec) -> tuple[list[Obj], list[Obj]]:
@@ -148,13 +168,25 @@ def _token(spec: DeploymentSpec) -> tuple[list[Obj], list[Obj]]:
 def token_volume(spec: DeploymentSpec) -> Obj:
     ref = spec.secrets.hf_token
     assert ref is not None
-    return {"name": "hf-token", "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]}}  # fmt: skip
+    return {
+        "name": "hf-token",
+        "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
+    }
 
 
 def _fill_command(spec: DeploymentSpec) -> list[str]:
     assert spec.model.huggingface is not None
-    return ["vllm-deploy", "cache", "fill", "--repo", spec.model.huggingface,
-            "--revision", spec.model.revision, "--dir", spec.model.local_path]  # fmt: skip
+    return [
+        "vllm-deploy",
+        "cache",
+        "fill",
+        "--repo",
+        spec.model.huggingface,
+        "--revision",
+        spec.model.revision,
+        "--dir",
+        spec.model.local_path,
+    ]
 
 
 def init_containers(spec: DeploymentSpec, env: list[Obj]) -> list[Obj]:
@@ -164,14 +196,40 @@ def init_containers(spec: DeploymentSpec, env: list[Obj]) -> list[Obj]:
     base = {"image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy}
     mount = models_mount(spec)
     if not pod_downloads(spec):
-        wait = ["vllm-deploy", "cache", "wait", "--revision", spec.model.revision,
-                "--dir", spec.model.local_path, "--timeout", str(spec.cache.download_timeout_s)]  # fmt: skip
-        return [{"name": "model-wait", **base, "command": wait, "env": env, "volumeMounts": [mount],
-                 "securityContext": container_security(), "resources": _WAIT_RESOURCES}]  # fmt: skip
+        wait = [
+            "vllm-deploy",
+            "cache",
+            "wait",
+            "--revision",
+            spec.model.revision,
+            "--dir",
+            spec.model.local_path,
+            "--timeout",
+            str(spec.cache.download_timeout_s),
+        ]
+        return [
+            {
+                "name": "model-wait",
+                **base,
+                "command": wait,
+                "env": env,
+                "volumeMounts": [mount],
+                "securityContext": container_security(),
+                "resources": _WAIT_RESOURCES,
+            }
+        ]
     token_env, token_mounts = _token(spec)
-    return [{"name": "model-prefetch", **base, "command": _fill_command(spec),
-             "env": [*env, *token_env], "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}, *token_mounts],
-             "securityContext": container_security(), "resources": _FILL_RESOURCES}]  # fmt: skip
+    return [
+        {
+            "name": "model-prefetch",
+            **base,
+            "command": _fill_command(spec),
+            "env": [*env, *token_env],
+            "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}, *token_mounts],
+            "securityContext": container_security(),
+            "resources": _FILL_RESOURCES,
+        }
+    ]
 
 
 def _revision_tag(revision: str) -> str:
@@ -188,17 +246,25 @@ def job_name(spec: DeploymentSpec) -> str:
 
 def _job_pod_labels(spec: DeploymentSpec) -> dict[str, str]:
     """Not the server's labels: no Service, PDB or PodMonitor selects the download's pod."""
-    return {"app.kubernetes.io/name": "vllm-model-download", "app.kubernetes.io/instance": spec.name,
-            "app.kubernetes.io/component": COMPONENT, "app.kubernetes.io/part-of": "vllm-deploy",
-            "app.kubernetes.io/managed-by": "vllm-deploy"}  # fmt: skip
+    return {
+        "app.kubernetes.io/name": "vllm-model-download",
+        "app.kubernetes.io/instance": spec.name,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": "vllm-deploy",
+        "app.kubernetes.io/managed-by": "vllm-deploy",
+    }
 
 
 def download_network_policy(spec: DeploymentSpec) -> Obj:
     """The download's pod serves nothing: no connection in (it only connects out, to the Hub)."""
     meta = metadata(spec, f"{spec.app_name}-download")
     meta["labels"].update(_job_pod_labels(spec))
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
-            "spec": {"podSelector": {"matchLabels": _job_pod_labels(spec)}, "policyTypes": ["Ingress"]}}  # fmt: skip
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta,
+        "spec": {"podSelector": {"matchLabels": _job_pod_labels(spec)}, "policyTypes": ["Ingress"]},
+    }
 
 
 def download_job(spec: DeploymentSpec) -> Obj:
@@ -207,14 +273,26 @@ def download_job(spec: DeploymentSpec) -> Obj:
     meta = metadata(spec, job_name(spec))
     meta["labels"].update(labels)
     token_env, token_mounts = _token(spec)
-    env = [{"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": f"{MODELS_DIR}/.hf"},
-           {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}, *token_env]  # fmt: skip
+    env = [
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "HF_HOME", "value": f"{MODELS_DIR}/.hf"},
+        {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
+        *token_env,
+    ]
     container = {
-        "name": "download", "image": spec.image.ref, "imagePullPolicy": spec.image.pull_policy,
-        "command": _fill_command(spec), "env": env,
-        "volumeMounts": [{"name": "models", "mountPath": MODELS_DIR}, {"name": "tmp", "mountPath": "/tmp"}, *token_mounts],
-        "securityContext": container_security(), "resources": _FILL_RESOURCES,
-    }  # fmt: skip
+        "name": "download",
+        "image": spec.image.ref,
+        "imagePullPolicy": spec.image.pull_policy,
+        "command": _fill_command(spec),
+        "env": env,
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODELS_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+            *token_mounts,
+        ],
+        "securityContext": container_security(),
+        "resources": _FILL_RESOURCES,
+    }
     volumes: list[Obj] = [
         {"name": "models", "persistentVolumeClaim": {"claimName": claim_name(spec)}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
@@ -222,11 +300,22 @@ def download_job(spec: DeploymentSpec) -> Obj:
     if spec.secrets.hf_token:
         volumes.append(token_volume(spec))
     pod_spec = {
-        "serviceAccountName": spec.app_name, "automountServiceAccountToken": False,
-        "enableServiceLinks": False, "restartPolicy": "OnFailure",
-        "securityContext": pod_security(), "containers": [container], "volumes": volumes,
-    }  # fmt: skip
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": {
-        # Each retry resumes the partial download; the deadline bounds the whole.
-        "backoffLimit": 6, "activeDeadlineSeconds": spec.cache.download_timeout_s,
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}  # fmt: skip
+        "serviceAccountName": spec.app_name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "OnFailure",
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            # Each retry resumes the partial download; the deadline bounds the whole.
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": spec.cache.download_timeout_s,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

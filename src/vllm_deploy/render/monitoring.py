@@ -23,17 +23,34 @@ def _monitor_metadata(spec: DeploymentSpec, name: str) -> Obj:
 
 def pod_monitor(spec: DeploymentSpec) -> Obj:
     # job="vllm" is what the rules and dashboards select on.
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": _monitor_metadata(spec, spec.app_name),
-            "spec": {"selector": {"matchLabels": selector_labels(spec)},
-                     "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "15s",
-                                              "relabelings": [{"action": "replace", "targetLabel": "job",
-                                                               "replacement": "vllm"}]}]}}  # fmt: skip
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": _monitor_metadata(spec, spec.app_name),
+        "spec": {
+            "selector": {"matchLabels": selector_labels(spec)},
+            "podMetricsEndpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": "15s",
+                    "relabelings": [
+                        {"action": "replace", "targetLabel": "job", "replacement": "vllm"}
+                    ],
+                }
+            ],
+        },
+    }
 
 
 def prometheus_rule(spec: DeploymentSpec) -> Obj:
     # Cluster-wide rules: one object named for the bundle, not for a model.
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": _monitor_metadata(spec, "vllm-deploy-rules"),
-            "spec": rules_document(ObservabilityConfig())}  # fmt: skip
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _monitor_metadata(spec, "vllm-deploy-rules"),
+        "spec": rules_document(ObservabilityConfig()),
+    }
 
 
 def slo_rule(spec: DeploymentSpec) -> Obj:
@@ -49,6 +66,8 @@ def slo_rule(spec: DeploymentSpec) -> Obj:
 def dashboards_config_map(spec: DeploymentSpec) -> Obj:
     meta = metadata(spec, "vllm-deploy-dashboards")
     meta["labels"]["grafana_dashboard"] = "1"
-    data = {f"{b.uid}.json": json.dumps(b.to_json(NAMESPACE_METRIC), indent=1)
-            for b in dashboards(ObservabilityConfig())}  # fmt: skip
+    data = {
+        f"{b.uid}.json": json.dumps(b.to_json(NAMESPACE_METRIC), indent=1)
+        for b in dashboards(ObservabilityConfig())
+    }
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}

@@ -25,8 +25,14 @@ __all__ = ["config_map", "deployment", "namespace", "service_account"]
 
 READY_TIMEOUT_S = 5
 # Caches of vLLM, torch and triton on the writable /tmp (the root filesystem is read-only).
-CACHE_ENV = {"HOME": "/tmp", "USER": "vllm", "XDG_CACHE_HOME": "/tmp/.cache", "VLLM_CACHE_ROOT": "/tmp/vllm",
-             "TRITON_CACHE_DIR": "/tmp/triton", "TORCHINDUCTOR_CACHE_DIR": "/tmp/inductor"}  # fmt: skip
+CACHE_ENV = {
+    "HOME": "/tmp",
+    "USER": "vllm",
+    "XDG_CACHE_HOME": "/tmp/.cache",
+    "VLLM_CACHE_ROOT": "/tmp/vllm",
+    "TRITON_CACHE_DIR": "/tmp/triton",
+    "TORCHINDUCTOR_CACHE_DIR": "/tmp/inductor",
+}
 
 
 def namespace(spec: DeploymentSpec) -> Obj:
@@ -36,8 +42,12 @@ def namespace(spec: DeploymentSpec) -> Obj:
 
 
 def service_account(spec: DeploymentSpec) -> Obj:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(spec, spec.app_name),
-            "automountServiceAccountToken": False}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(spec, spec.app_name),
+        "automountServiceAccountToken": False,
+    }
 
 
 def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
@@ -56,24 +66,51 @@ def config_map_data(spec: DeploymentSpec) -> dict[str, str]:
 
 def config_map(spec: DeploymentSpec) -> Obj:
     """The middleware's settings (VLLMDEPLOY_*), consistent with the pod's timings."""
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(spec, spec.app_name),
-            "data": config_map_data(spec)}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(spec, spec.app_name),
+        "data": config_map_data(spec),
+    }
 
 
 def _simulated_args(spec: DeploymentSpec) -> list[str]:
     sim = spec.engine.simulated
-    return ["--sim-ttft-ms", f"{sim.ttft_ms:g}", "--sim-itl-ms", f"{sim.itl_ms:g}",
-            "--sim-prefill-ms-per-token", f"{sim.prefill_ms_per_token:g}",
-            "--sim-load-factor", f"{sim.load_factor:g}", "--sim-startup-s", f"{sim.startup_s:g}",
-            "--sim-output-tokens", str(sim.output_tokens)]  # fmt: skip
+    return [
+        "--sim-ttft-ms",
+        f"{sim.ttft_ms:g}",
+        "--sim-itl-ms",
+        f"{sim.itl_ms:g}",
+        "--sim-prefill-ms-per-token",
+        f"{sim.prefill_ms_per_token:g}",
+        "--sim-load-factor",
+        f"{sim.load_factor:g}",
+        "--sim-startup-s",
+        f"{sim.startup_s:g}",
+        "--sim-output-tokens",
+        str(sim.output_tokens),
+    ]
 
 
 def _serve_args(spec: DeploymentSpec) -> list[str]:
     engine = spec.engine
     # The simulated engine loads no weights: its model is just the name it serves.
     model = spec.model.name if engine.kind == "simulated" else spec.model.local_path
-    args = ["serve", "--engine", engine.kind, "--model", model, "--served-model-name", spec.model.name,
-            "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--shutdown-timeout", str(engine.shutdown_timeout_s)]  # fmt: skip
+    args = [
+        "serve",
+        "--engine",
+        engine.kind,
+        "--model",
+        model,
+        "--served-model-name",
+        spec.model.name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(HTTP_PORT),
+        "--shutdown-timeout",
+        str(engine.shutdown_timeout_s),
+    ]
     if engine.max_model_len:
         args += ["--max-model-len", str(engine.max_model_len)]
     if engine.max_num_seqs:

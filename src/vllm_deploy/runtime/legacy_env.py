@@ -42,6 +42,8 @@ def translate_legacy(
             "%s is deprecated and stops working in vllm-deploy %s: rename it to %s "
             "(vLLM warns about, or with --fail-on-environ-validation refuses, unknown VLLM_ "
             "variables)",
-            old, REMOVED_IN, new,
-        )  # fmt: skip
+            old,
+            REMOVED_IN,
+            new,
+        )
     return out

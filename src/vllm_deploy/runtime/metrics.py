@@ -34,48 +34,66 @@ class MiddlewareMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "vllm_deploy_requests", "HTTP requests by route and status code.",
-            ["route", "code"], registry=registry,
-        )  # fmt: skip
+            "vllm_deploy_requests",
+            "HTTP requests by route and status code.",
+            ["route", "code"],
+            registry=registry,
+        )
         self.request_duration = Histogram(
-            "vllm_deploy_request_duration_seconds", "Time from request to last response byte.",
-            ["route"], buckets=REQUEST_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "vllm_deploy_request_duration_seconds",
+            "Time from request to last response byte.",
+            ["route"],
+            buckets=REQUEST_BUCKETS,
+            registry=registry,
+        )
         self.in_flight = Gauge(
-            "vllm_deploy_requests_in_flight", "Requests being served (probes and /metrics excluded).",
-            registry=registry, multiprocess_mode="livesum",
-        )  # fmt: skip
+            "vllm_deploy_requests_in_flight",
+            "Requests being served (probes and /metrics excluded).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.rejections = Counter(
-            "vllm_deploy_rejections", "Requests refused by the middleware, by reason.",
-            ["reason"], registry=registry,
-        )  # fmt: skip
+            "vllm_deploy_rejections",
+            "Requests refused by the middleware, by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.draining = Gauge(
-            "vllm_deploy_draining", "1 while the pod drains (readiness is 503), else 0.",
-            registry=registry, multiprocess_mode="livemax",
-        )  # fmt: skip
+            "vllm_deploy_draining",
+            "1 while the pod drains (readiness is 503), else 0.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.drain_started = Gauge(
             "vllm_deploy_drain_started_timestamp_seconds",
             "Unix time the current drain started (0 when not draining).",
-            registry=registry, multiprocess_mode="livemax",
-        )  # fmt: skip
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.drain_deadline = Gauge(
             "vllm_deploy_drain_deadline_seconds",
             "The current drain's deadline, in seconds after its start (0 when not draining).",
-            registry=registry, multiprocess_mode="livemax",
-        )  # fmt: skip
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.drain_duration = Histogram(
-            "vllm_deploy_drain_duration_seconds", "How long drains took, by how they ended.",
-            ["result"], buckets=DRAIN_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "vllm_deploy_drain_duration_seconds",
+            "How long drains took, by how they ended.",
+            ["result"],
+            buckets=DRAIN_BUCKETS,
+            registry=registry,
+        )
         self.engine_stalled = Gauge(
             "vllm_deploy_engine_stalled",
             "1 while requests are in flight but no token was produced for the stall period.",
-            registry=registry, multiprocess_mode="livemax",
-        )  # fmt: skip
-        self.watchdog_trips = Counter(
-            "vllm_deploy_watchdog_trips", "Times the stall watchdog found the engine stalled.",
             registry=registry,
-        )  # fmt: skip
+            multiprocess_mode="livemax",
+        )
+        self.watchdog_trips = Counter(
+            "vllm_deploy_watchdog_trips",
+            "Times the stall watchdog found the engine stalled.",
+            registry=registry,
+        )
         for reason in ("max_inflight", "unauthorized", "forbidden"):
             self.rejections.labels(reason)
         for result in ("drained", "deadline"):

@@ -42,8 +42,11 @@ class Probes:
         if scope["method"] not in ("GET", "HEAD"):
             await send_error(send, 405, "use GET /health/live", "MethodNotAllowed")
         elif self._lifecycle.stalled():
-            body = {"status": "stalled", "in_flight": self._lifecycle.in_flight,
-                    "stall_seconds": self._settings.watchdog_stall_s}  # fmt: skip
+            body = {
+                "status": "stalled",
+                "in_flight": self._lifecycle.in_flight,
+                "stall_seconds": self._settings.watchdog_stall_s,
+            }
             await send_json(send, 503, body)
         else:
             await send_json(send, 200, {"status": "alive"})
@@ -79,20 +82,33 @@ class Probes:
                     args[name] = math.nan
                 if not args[name] >= 0:
                     await send_error(
-                        send, 400, f"{name} has value {query[name][0]!r}: expected seconds >= 0",
+                        send,
+                        400,
+                        f"{name} has value {query[name][0]!r}: expected seconds >= 0",
                         "BadRequestError",
-                    )  # fmt: skip
+                    )
                     return
         logger.info("drain started", extra={"timeout_s": args["timeout"], "quiet_s": args["quiet"]})
         result = await self._lifecycle.drain(timeout_s=args["timeout"], quiet_s=args["quiet"])
-        logger.info("drain ended", extra={
-            "drained": result.drained, "reason": result.reason, "in_flight": result.in_flight,
-            "duration_seconds": round(result.duration_seconds, 3),
-        })  # fmt: skip
-        await send_json(send, 200, {
-            "drained": result.drained, "reason": result.reason, "in_flight": result.in_flight,
-            "duration_seconds": round(result.duration_seconds, 3),
-        })  # fmt: skip
+        logger.info(
+            "drain ended",
+            extra={
+                "drained": result.drained,
+                "reason": result.reason,
+                "in_flight": result.in_flight,
+                "duration_seconds": round(result.duration_seconds, 3),
+            },
+        )
+        await send_json(
+            send,
+            200,
+            {
+                "drained": result.drained,
+                "reason": result.reason,
+                "in_flight": result.in_flight,
+                "duration_seconds": round(result.duration_seconds, 3),
+            },
+        )
 
     async def undrain(self, scope: Scope, send: Send) -> None:
         if scope["method"] != "POST":
@@ -119,8 +135,13 @@ class Probes:
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 answered.set()
 
-        probe: dict[str, Any] = {**scope, "method": "GET", "path": "/health",
-                                 "raw_path": b"/health", "query_string": b""}  # fmt: skip
+        probe: dict[str, Any] = {
+            **scope,
+            "method": "GET",
+            "path": "/health",
+            "raw_path": b"/health",
+            "query_string": b"",
+        }
         try:
             await asyncio.wait_for(
                 self._app(probe, receive, capture), self._settings.engine_health_timeout_s

@@ -90,7 +90,8 @@ def exec_vllm(config: ServeConfig, extra_args: Sequence[str] = ()) -> None:
     if installed != VLLM_VERSION:
         logger.warning(
             "vLLM %s is installed; vllm-deploy checks arguments against vLLM %s's options",
-            installed, VLLM_VERSION,
-        )  # fmt: skip
+            installed,
+            VLLM_VERSION,
+        )
     executable = shutil.which("vllm") or os.path.join(os.path.dirname(sys.executable), "vllm")
     os.execve(executable, argv, vllm_env(os.environ))

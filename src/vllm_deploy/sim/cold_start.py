@@ -70,6 +70,8 @@ def render_table(spec: DeploymentSpec, profile: EngineProfile) -> str:
     ]
     for row in cold_starts(spec, profile):
         who = _WHO[KINDS[row.kind].downloads]
-        lines.append(f"| `{row.kind}` | {who} | {row.case} | {row.download_s:.0f} | "
-                     f"{row.load_s:.0f} | {row.ready_s:.0f} |")  # fmt: skip
+        lines.append(
+            f"| `{row.kind}` | {who} | {row.case} | {row.download_s:.0f} | "
+            f"{row.load_s:.0f} | {row.ready_s:.0f} |"
+        )
     return "\n".join(lines)

@@ -11,11 +11,25 @@ from vllm_deploy.contract import DEFAULT_DRAIN_TIMEOUT_S
 from vllm_deploy.vllm_cli import check_serve_args, option_flags, parse_serve_args
 
 __all__ = [
-    "Autoscaling", "Cache", "DeploymentSpec", "Drain", "Engine", "Gpu", "Image", "Ingress",
-    "Model", "Network", "Observability", "Probes", "Resources", "Rollout", "SecretRef", "Secrets",
+    "Autoscaling",
+    "Cache",
+    "DeploymentSpec",
+    "Drain",
+    "Engine",
+    "Gpu",
+    "Image",
+    "Ingress",
+    "Model",
+    "Network",
+    "Observability",
+    "Probes",
+    "Resources",
+    "Rollout",
+    "SecretRef",
+    "Secrets",
     "SimulatedEngine",
     "Slo",
-]  # fmt: skip
+]
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
@@ -62,10 +76,20 @@ class Model(_Strict):
 
 # Options the renderer sets itself (or that would put a secret in the pod spec): an
 # `extra_args` copy would silently override them, since vLLM's parser keeps the last one.
-OWNED_OPTIONS = frozenset({
-    "port", "host", "model", "served_model_name", "max_model_len", "max_num_seqs",
-    "shutdown_timeout", "middleware", "api_key", "hf_token",
-})  # fmt: skip
+OWNED_OPTIONS = frozenset(
+    {
+        "port",
+        "host",
+        "model",
+        "served_model_name",
+        "max_model_len",
+        "max_num_seqs",
+        "shutdown_timeout",
+        "middleware",
+        "api_key",
+        "hf_token",
+    }
+)
 
 
 class SimulatedEngine(_Strict):

@@ -20,8 +20,12 @@ _ADMITS_HOST_PATH = frozenset({"privileged"})  # baseline and restricted forbid 
 
 
 def _shared(objs: list[Obj]) -> list[Obj]:
-    return [d for d in of_kind(objs, "Deployment")
-            if (d.get("metadata", {}).get("annotations") or {}).get(ANNOTATION + "cache-kind") == "shared"]  # fmt: skip
+    return [
+        d
+        for d in of_kind(objs, "Deployment")
+        if (d.get("metadata", {}).get("annotations") or {}).get(ANNOTATION + "cache-kind")
+        == "shared"
+    ]
 
 
 def _cache_command(container: Obj, verb: str) -> bool:
@@ -58,18 +62,30 @@ def cache_shared_rwx(objs: list[Obj]) -> Iterator[Problem]:
     for dep in _shared(objs):
         claim = _claim(dep, "models")
         if claim is None:
-            yield Problem("cache-shared-rwx", obj_id(dep), "spec.template.spec.volumes[models]",
-                          "a shared cache must be a persistentVolumeClaim")  # fmt: skip
+            yield Problem(
+                "cache-shared-rwx",
+                obj_id(dep),
+                "spec.template.spec.volumes[models]",
+                "a shared cache must be a persistentVolumeClaim",
+            )
             continue
         pvc = claims.get(claim)
         if pvc is None:
-            yield Problem("cache-shared-rwx", obj_id(dep), "spec.template.spec.volumes[models]",
-                          f"claim {claim} is not among the rendered objects")  # fmt: skip
+            yield Problem(
+                "cache-shared-rwx",
+                obj_id(dep),
+                "spec.template.spec.volumes[models]",
+                f"claim {claim} is not among the rendered objects",
+            )
             continue
         modes = pvc.get("spec", {}).get("accessModes", [])
         if modes != ["ReadWriteMany"]:
-            yield Problem("cache-shared-rwx", obj_id(pvc), "spec.accessModes",
-                          f"{modes}: a shared cache needs [ReadWriteMany]")  # fmt: skip
+            yield Problem(
+                "cache-shared-rwx",
+                obj_id(pvc),
+                "spec.accessModes",
+                f"{modes}: a shared cache needs [ReadWriteMany]",
+            )
 
 
 def cache_read_only(objs: list[Obj]) -> Iterator[Problem]:
@@ -77,23 +93,40 @@ def cache_read_only(objs: list[Obj]) -> Iterator[Problem]:
     for dep in _shared(objs):
         source = (_volume(dep, "models") or {}).get("persistentVolumeClaim") or {}
         if source and not source.get("readOnly"):
-            yield Problem("cache-read-only", obj_id(dep), "spec.template.spec.volumes[models].persistentVolumeClaim.readOnly",
-                          "must be true: pods only read a shared cache")  # fmt: skip
+            yield Problem(
+                "cache-read-only",
+                obj_id(dep),
+                "spec.template.spec.volumes[models].persistentVolumeClaim.readOnly",
+                "must be true: pods only read a shared cache",
+            )
         for c in containers(dep):
             mount = _mount(c, "models")
             if mount is not None and not mount.get("readOnly"):
-                yield Problem("cache-read-only", obj_id(dep), f"containers[{c.get('name')}].volumeMounts[models].readOnly",
-                              "must be true: pods only read a shared cache; the download Job writes it")  # fmt: skip
+                yield Problem(
+                    "cache-read-only",
+                    obj_id(dep),
+                    f"containers[{c.get('name')}].volumeMounts[models].readOnly",
+                    "must be true: pods only read a shared cache; the download Job writes it",
+                )
             if _cache_command(c, "fill") or any(
                 e.get("name") == "HF_TOKEN_PATH" for e in c.get("env", [])
             ):
-                yield Problem("cache-read-only", obj_id(dep), f"containers[{c.get('name')}].command",
-                              "a pod on a shared cache downloads: only the download Job may")  # fmt: skip
+                yield Problem(
+                    "cache-read-only",
+                    obj_id(dep),
+                    f"containers[{c.get('name')}].command",
+                    "a pod on a shared cache downloads: only the download Job may",
+                )
 
 
 def cache_job_agrees(objs: list[Obj]) -> Iterator[Problem]:
     """The pods wait for the revision a download Job fills, in the same claim and path."""
-    fillers = [(job, c) for job in of_kind(objs, "Job") for c in containers(job) if _cache_command(c, "fill")]  # fmt: skip
+    fillers = [
+        (job, c)
+        for job in of_kind(objs, "Job")
+        for c in containers(job)
+        if _cache_command(c, "fill")
+    ]
     for dep in _shared(objs):
         waits = [c for c in containers(dep) if _cache_command(c, "wait")]
         for wait in waits:
@@ -105,40 +138,64 @@ def cache_job_agrees(objs: list[Obj]) -> Iterator[Problem]:
             claim = _claim(dep, volume or "")
             model = flag((server(dep) or {}).get("args", []), "--model")
             if model != directory:
-                yield Problem("cache-job-agrees", obj_id(dep), "containers[vllm].args[--model]",
-                              f"{model} is not the directory the pod waits for ({directory})")  # fmt: skip
+                yield Problem(
+                    "cache-job-agrees",
+                    obj_id(dep),
+                    "containers[vllm].args[--model]",
+                    f"{model} is not the directory the pod waits for ({directory})",
+                )
             same_claim = [
                 (j, c) for j, c in fillers if _claim(j, _models_volume(j, c) or "") == claim
             ]
             if not same_claim:
-                yield Problem("cache-job-agrees", obj_id(dep), where,
-                              f"no download Job fills claim {claim}: the pod would wait for ever")  # fmt: skip
+                yield Problem(
+                    "cache-job-agrees",
+                    obj_id(dep),
+                    where,
+                    f"no download Job fills claim {claim}: the pod would wait for ever",
+                )
                 continue
-            agree = [(j, c) for j, c in same_claim
-                     if flag(c.get("command", []), "--revision") == revision
-                     and flag(c.get("command", []), "--dir") == directory
-                     and (_mount(c, _models_volume(j, c) or "") or {}).get("mountPath") == mount.get("mountPath")]  # fmt: skip
+            agree = [
+                (j, c)
+                for j, c in same_claim
+                if flag(c.get("command", []), "--revision") == revision
+                and flag(c.get("command", []), "--dir") == directory
+                and (_mount(c, _models_volume(j, c) or "") or {}).get("mountPath")
+                == mount.get("mountPath")
+            ]
             if not agree:
                 job, c = same_claim[0]
-                yield Problem("cache-job-agrees", obj_id(job), "containers[download].command",
-                              f"fills --revision {flag(c.get('command', []), '--revision')} --dir "
-                              f"{flag(c.get('command', []), '--dir')}; {obj_id(dep)} waits for "
-                              f"--revision {revision} --dir {directory} at mount {mount.get('mountPath')}")  # fmt: skip
+                yield Problem(
+                    "cache-job-agrees",
+                    obj_id(job),
+                    "containers[download].command",
+                    f"fills --revision {flag(c.get('command', []), '--revision')} --dir "
+                    f"{flag(c.get('command', []), '--dir')}; {obj_id(dep)} waits for "
+                    f"--revision {revision} --dir {directory} at mount {mount.get('mountPath')}",
+                )
 
 
 def pod_security_admits(objs: list[Obj]) -> Iterator[Problem]:
     """A rendered Namespace's Pod Security level admits the pods (hostPath: privileged only)."""
-    levels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get("pod-security.kubernetes.io/enforce")
-              for n in of_kind(objs, "Namespace")}  # fmt: skip
+    levels = {
+        n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(
+            "pod-security.kubernetes.io/enforce"
+        )
+        for n in of_kind(objs, "Namespace")
+    }
     for workload in [*of_kind(objs, "Deployment"), *of_kind(objs, "Job")]:
         level = levels.get(workload.get("metadata", {}).get("namespace", ""))
         if level is None or level in _ADMITS_HOST_PATH:
             continue
         for volume in pod_spec(workload).get("volumes", []):
             if "hostPath" in volume:
-                yield Problem("pod-security-admits", obj_id(workload), f"spec.template.spec.volumes[{volume.get('name')}].hostPath",
-                              f"Pod Security {level!r} of the rendered Namespace rejects hostPath volumes: "
-                              "no pod would be created")  # fmt: skip
+                yield Problem(
+                    "pod-security-admits",
+                    obj_id(workload),
+                    f"spec.template.spec.volumes[{volume.get('name')}].hostPath",
+                    f"Pod Security {level!r} of the rendered Namespace rejects hostPath volumes: "
+                    "no pod would be created",
+                )
 
 
 CACHE_POLICIES: dict[str, Check] = {

@@ -120,8 +120,12 @@ def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
         if server is None:
             continue
         if expected is None:
-            yield Problem("startup-budget", obj_id(dep), f"metadata.annotations.{ANNOTATION}expected-load-seconds",
-                          "missing: the expected model load time cannot be checked")  # fmt: skip
+            yield Problem(
+                "startup-budget",
+                obj_id(dep),
+                f"metadata.annotations.{ANNOTATION}expected-load-seconds",
+                "missing: the expected model load time cannot be checked",
+            )
             continue
         probe = server.get("startupProbe")
         field = "spec.template.spec.containers[vllm].startupProbe"
@@ -137,8 +141,12 @@ def startup_budget(objs: list[Obj]) -> Iterator[Problem]:
             "failureThreshold", 3
         )
         if budget < expected:
-            yield Problem("startup-budget", obj_id(dep), field,
-                          f"allows {budget} s, less than the expected load time {expected} s")  # fmt: skip
+            yield Problem(
+                "startup-budget",
+                obj_id(dep),
+                field,
+                f"allows {budget} s, less than the expected load time {expected} s",
+            )
 
 
 def progress_deadline(objs: list[Obj]) -> Iterator[Problem]:
@@ -154,9 +162,13 @@ def progress_deadline(objs: list[Obj]) -> Iterator[Problem]:
         need = budget + dep.get("spec", {}).get("minReadySeconds", 0)
         deadline = dep.get("spec", {}).get("progressDeadlineSeconds", 600)
         if deadline < need:
-            yield Problem("progress-deadline", obj_id(dep), "spec.progressDeadlineSeconds",
-                          f"{deadline} s < startup budget + minReadySeconds = {need} s: rollouts would be "
-                          "reported failed while pods still load")  # fmt: skip
+            yield Problem(
+                "progress-deadline",
+                obj_id(dep),
+                "spec.progressDeadlineSeconds",
+                f"{deadline} s < startup budget + minReadySeconds = {need} s: rollouts would be "
+                "reported failed while pods still load",
+            )
 
 
 def probes_differ(objs: list[Obj]) -> Iterator[Problem]:
@@ -168,8 +180,12 @@ def probes_differ(objs: list[Obj]) -> Iterator[Problem]:
         ready = server.get("readinessProbe", {}).get("httpGet", {}).get("path")
         live = server.get("livenessProbe", {}).get("httpGet", {}).get("path")
         if ready is None or live is None or ready == live:
-            yield Problem("probes-differ", obj_id(dep), "spec.template.spec.containers[vllm].livenessProbe",
-                          f"readiness ({ready}) and liveness ({live}) must both exist and differ")  # fmt: skip
+            yield Problem(
+                "probes-differ",
+                obj_id(dep),
+                "spec.template.spec.containers[vllm].livenessProbe",
+                f"readiness ({ready}) and liveness ({live}) must both exist and differ",
+            )
 
 
 def probe_endpoints(objs: list[Obj]) -> Iterator[Problem]:
@@ -187,11 +203,19 @@ def probe_endpoints(objs: list[Obj]) -> Iterator[Problem]:
                 continue
             field = f"spec.template.spec.containers[vllm].{kind}.httpGet"
             if get.get("path") not in PROBE_PATHS:
-                yield Problem("probe-endpoints", obj_id(dep), f"{field}.path",
-                              f"{get.get('path')!r} is not served by the middleware (use {sorted(PROBE_PATHS)})")  # fmt: skip
+                yield Problem(
+                    "probe-endpoints",
+                    obj_id(dep),
+                    f"{field}.path",
+                    f"{get.get('path')!r} is not served by the middleware (use {sorted(PROBE_PATHS)})",
+                )
             if get.get("port") not in ports:
-                yield Problem("probe-endpoints", obj_id(dep), f"{field}.port",
-                              f"{get.get('port')!r} is not a port of the container")  # fmt: skip
+                yield Problem(
+                    "probe-endpoints",
+                    obj_id(dep),
+                    f"{field}.port",
+                    f"{get.get('port')!r} is not a port of the container",
+                )
 
 
 def selectors_match(objs: list[Obj]) -> Iterator[Problem]:
@@ -221,8 +245,14 @@ def selectors_match(objs: list[Obj]) -> Iterator[Problem]:
         )
         for o in [*_kind(objs, "PodDisruptionBudget"), *_kind(objs, "PodMonitor")]
     ]
-    selectors += [(o, "spec.podSelector.matchLabels", o.get("spec", {}).get("podSelector", {}).get("matchLabels", {}))
-                  for o in _kind(objs, "NetworkPolicy")]  # fmt: skip
+    selectors += [
+        (
+            o,
+            "spec.podSelector.matchLabels",
+            o.get("spec", {}).get("podSelector", {}).get("matchLabels", {}),
+        )
+        for o in _kind(objs, "NetworkPolicy")
+    ]
     # A NetworkPolicy may select a Job's pods too (the model download's).
     jobs = [
         j.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
@@ -261,10 +291,15 @@ def targets_exist(objs: list[Obj]) -> Iterator[Problem]:
                 svc = services.get(backend.get("name"))
                 port = backend.get("port", {})
                 known = {p.get("name") for p in (svc or {}).get("spec", {}).get("ports", [])} | {
-                    p.get("port") for p in (svc or {}).get("spec", {}).get("ports", [])}  # fmt: skip
+                    p.get("port") for p in (svc or {}).get("spec", {}).get("ports", [])
+                }
                 if svc is None or (port.get("name") or port.get("number")) not in known:
-                    yield Problem("targets-exist", obj_id(ing), "spec.rules.http.paths.backend",
-                                  f"service {backend.get('name')} port {port} does not exist")  # fmt: skip
+                    yield Problem(
+                        "targets-exist",
+                        obj_id(ing),
+                        "spec.rules.http.paths.backend",
+                        f"service {backend.get('name')} port {port} does not exist",
+                    )
     container_ports = {
         p.get("name")
         for d in _kind(objs, "Deployment")
@@ -296,17 +331,25 @@ def autoscaling_metric_served(objs: list[Obj]) -> Iterator[Problem]:
     for hpa in _kind(objs, "HorizontalPodAutoscaler"):
         for i, metric in enumerate(hpa.get("spec", {}).get("metrics", [])):
             if metric.get("type") == "Pods" and metric["pods"]["metric"]["name"] not in served:
-                yield Problem("autoscaling-metric-served", obj_id(hpa), f"spec.metrics[{i}].pods.metric.name",
-                              f"{metric['pods']['metric']['name']!r} is produced by no prometheus-adapter rule "
-                              f"(served: {sorted(served) or 'none'})")  # fmt: skip
+                yield Problem(
+                    "autoscaling-metric-served",
+                    obj_id(hpa),
+                    f"spec.metrics[{i}].pods.metric.name",
+                    f"{metric['pods']['metric']['name']!r} is produced by no prometheus-adapter rule "
+                    f"(served: {sorted(served) or 'none'})",
+                )
     for so in _kind(objs, "ScaledObject"):
         for i, trigger in enumerate(so.get("spec", {}).get("triggers", [])):
             query = trigger.get("metadata", {}).get("query", "")
             if trigger.get("type") == "prometheus" and not re.search(
                 r"vllm:num_requests_(waiting|running)", query
             ):
-                yield Problem("autoscaling-metric-served", obj_id(so), f"spec.triggers[{i}].metadata.query",
-                              f"{query!r} reads no vLLM queue metric of the contract")  # fmt: skip
+                yield Problem(
+                    "autoscaling-metric-served",
+                    obj_id(so),
+                    f"spec.triggers[{i}].metadata.query",
+                    f"{query!r} reads no vLLM queue metric of the contract",
+                )
 
 
 def resources_set(objs: list[Obj]) -> Iterator[Problem]:
@@ -318,8 +361,12 @@ def resources_set(objs: list[Obj]) -> Iterator[Problem]:
                                       ("requests.memory", "memory" in res.get("requests", {})),
                                       ("limits.memory", "memory" in res.get("limits", {}))) if not ok]  # fmt: skip
             if missing:
-                yield Problem("resources-set", obj_id(dep), f"containers[{c.get('name')}].resources",
-                              f"missing {', '.join(missing)}")  # fmt: skip
+                yield Problem(
+                    "resources-set",
+                    obj_id(dep),
+                    f"containers[{c.get('name')}].resources",
+                    f"missing {', '.join(missing)}",
+                )
 
 
 def no_inline_secrets(objs: list[Obj]) -> Iterator[Problem]:
@@ -329,16 +376,24 @@ def no_inline_secrets(objs: list[Obj]) -> Iterator[Problem]:
             for flag in _SECRET_FLAGS & {
                 a.split("=", 1)[0] for a in c.get("args", []) + c.get("command", [])
             }:
-                yield Problem("no-inline-secrets", obj_id(dep), f"containers[{c.get('name')}].args[{flag}]",
-                              "a secret on the command line; mount a Secret (VLLMDEPLOY_API_KEY_FILE)")  # fmt: skip
+                yield Problem(
+                    "no-inline-secrets",
+                    obj_id(dep),
+                    f"containers[{c.get('name')}].args[{flag}]",
+                    "a secret on the command line; mount a Secret (VLLMDEPLOY_API_KEY_FILE)",
+                )
             for env in c.get("env", []):
                 if (
                     _SECRETISH.search(env.get("name", ""))
                     and "value" in env
                     and not env["name"].endswith(("_FILE", "_PATH"))
                 ):
-                    yield Problem("no-inline-secrets", obj_id(dep), f"containers[{c.get('name')}].env[{env['name']}]",
-                                  "a secret as a literal value; use valueFrom.secretKeyRef")  # fmt: skip
+                    yield Problem(
+                        "no-inline-secrets",
+                        obj_id(dep),
+                        f"containers[{c.get('name')}].env[{env['name']}]",
+                        "a secret as a literal value; use valueFrom.secretKeyRef",
+                    )
     for cm in _kind(objs, "ConfigMap"):
         for key in cm.get("data") or {}:
             if _SECRETISH.search(key) and not key.endswith("_FILE") and key.startswith(ENV_PREFIX):
@@ -356,8 +411,12 @@ def image_pinned_in_prod(objs: list[Obj]) -> Iterator[Problem]:
             image = c.get("image", "")
             tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
             if "@sha256:" not in image and tag in ("", "latest"):
-                yield Problem("image-pinned-in-prod", obj_id(dep), f"containers[{c.get('name')}].image",
-                              f"{image!r} is not pinned; use a version tag or a digest")  # fmt: skip
+                yield Problem(
+                    "image-pinned-in-prod",
+                    obj_id(dep),
+                    f"containers[{c.get('name')}].image",
+                    f"{image!r} is not pinned; use a version tag or a digest",
+                )
 
 
 def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
@@ -385,9 +444,12 @@ def ingress_timeouts(objs: list[Obj]) -> Iterator[Problem]:
 
 def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:
     """With more than one replica, the PDB lets at least one pod go (node drains proceed)."""
-    replicas = max([d.get("spec", {}).get("replicas", 1) for d in _kind(objs, "Deployment")]
-                   + [h.get("spec", {}).get("minReplicas", 1) for h in _kind(objs, "HorizontalPodAutoscaler")]
-                   + [k.get("spec", {}).get("minReplicaCount", 0) for k in _kind(objs, "ScaledObject")], default=1)  # fmt: skip
+    replicas = max(
+        [d.get("spec", {}).get("replicas", 1) for d in _kind(objs, "Deployment")]
+        + [h.get("spec", {}).get("minReplicas", 1) for h in _kind(objs, "HorizontalPodAutoscaler")]
+        + [k.get("spec", {}).get("minReplicaCount", 0) for k in _kind(objs, "ScaledObject")],
+        default=1,
+    )
     for pdb in _kind(objs, "PodDisruptionBudget"):
         spec = pdb.get("spec", {})
         if "maxUnavailable" in spec:
@@ -398,8 +460,12 @@ def pdb_allows_disruption(objs: list[Obj]) -> Iterator[Problem]:
                 str(min_available).endswith("%") and min_available != "100%"
             )
         if replicas > 1 and not ok:
-            yield Problem("pdb-allows-disruption", obj_id(pdb), "spec",
-                          f"allows no disruption with {replicas} replicas; node drains would block")  # fmt: skip
+            yield Problem(
+                "pdb-allows-disruption",
+                obj_id(pdb),
+                "spec",
+                f"allows no disruption with {replicas} replicas; node drains would block",
+            )
 
 
 POLICIES: dict[str, Check] = {

@@ -61,10 +61,14 @@ def validate_schema(
     if key in CRD_SCHEMAS:
         validator = _crd_validator(CRD_SCHEMAS[key])
         return [
-            Problem("crd-schema", obj_id(obj), ".".join(str(p) for p in err.absolute_path) or "(object)",
-                    err.message)
+            Problem(
+                "crd-schema",
+                obj_id(obj),
+                ".".join(str(p) for p in err.absolute_path) or "(object)",
+                err.message,
+            )
             for err in sorted(validator.iter_errors(copy.deepcopy(obj)), key=str)
-        ]  # fmt: skip
+        ]
     problems = []
     for version in versions:
         try:
@@ -75,6 +79,12 @@ def validate_schema(
                 Problem("schema", obj_id(obj), path, f"Kubernetes {version}: {err.message}")
             )
         except kubernetes_validate.SchemaNotFoundError:
-            problems.append(Problem("schema", obj_id(obj), "apiVersion",
-                                    f"Kubernetes {version} has no {key[1]} in {key[0]}"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "schema",
+                    obj_id(obj),
+                    "apiVersion",
+                    f"Kubernetes {version} has no {key[1]} in {key[0]}",
+                )
+            )
     return problems

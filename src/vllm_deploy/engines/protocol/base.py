@@ -31,10 +31,16 @@ logger = logging.getLogger("vllm_deploy.engine")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_STOP_STRINGS = 4  # VLLM_MAX_STOP_STRINGS' default
 # vLLM removed these; it warns that they are ignored (serve/engine/protocol.py).
-_REMOVED_GUIDED_FIELDS = frozenset({
-    "guided_json", "guided_regex", "guided_choice", "guided_grammar",
-    "guided_decoding_backend", "guided_whitespace_pattern",
-})  # fmt: skip
+_REMOVED_GUIDED_FIELDS = frozenset(
+    {
+        "guided_json",
+        "guided_regex",
+        "guided_choice",
+        "guided_grammar",
+        "guided_decoding_backend",
+        "guided_whitespace_pattern",
+    }
+)
 
 StopParam: TypeAlias = str | Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)] | None
 # `top_logprobs` is nullable in the OpenAI spec; null means the same as omitted.

@@ -30,18 +30,39 @@ __all__ = ["LOGPROBS_INCLUDE", "ResponsesRequest"]
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _Include = Literal[
-    "code_interpreter_call.outputs", "computer_call_output.output.image_url",
-    "file_search_call.results", "message.input_image.image_url", "message.output_text.logprobs",
+    "code_interpreter_call.outputs",
+    "computer_call_output.output.image_url",
+    "file_search_call.results",
+    "message.input_image.image_url",
+    "message.output_text.logprobs",
     "reasoning.encrypted_content",
-]  # fmt: skip
+]
 # Fields the Responses API shares with the completions' sampling parameters.
 _SAMPLING_FIELDS = (
-    "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty",
-    "frequency_penalty", "skip_special_tokens", "spaces_between_special_tokens",
-    "include_stop_str_in_output", "stop", "stop_token_ids", "seed", "ignore_eos", "logit_bias",
-    "priority", "watermarking", "cache_salt", "vllm_xargs", "kv_transfer_params",
-    "ec_transfer_params", "structured_outputs", "session_id",
-)  # fmt: skip
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "skip_special_tokens",
+    "spaces_between_special_tokens",
+    "include_stop_str_in_output",
+    "stop",
+    "stop_token_ids",
+    "seed",
+    "ignore_eos",
+    "logit_bias",
+    "priority",
+    "watermarking",
+    "cache_salt",
+    "vllm_xargs",
+    "kv_transfer_params",
+    "ec_transfer_params",
+    "structured_outputs",
+    "session_id",
+)
 
 
 class TextConfig(VllmModel):

@@ -69,8 +69,14 @@ class StructuredOutputs(VllmModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> StructuredOutputs:
-        kinds = (self.json_, self.regex, self.choice, self.grammar, self.json_object,
-                 self.structural_tag)  # fmt: skip
+        kinds = (
+            self.json_,
+            self.regex,
+            self.choice,
+            self.grammar,
+            self.json_object,
+            self.structural_tag,
+        )
         count = sum(k is not None for k in kinds)
         if count != 1:
             which = "multiple are" if count > 1 else "none are"

@@ -26,8 +26,17 @@ __all__ = ["HFTokenizer", "ReferenceEngine", "default_max_model_len"]
 
 # The generation_config.json keys vLLM reads as sampling defaults (config/model.py
 # get_diff_sampling_param), with max_new_tokens renamed to max_tokens.
-_SAMPLING_DEFAULTS = ("repetition_penalty", "presence_penalty", "frequency_penalty", "temperature",
-                      "top_k", "top_p", "min_p", "max_new_tokens", "skip_special_tokens")  # fmt: skip
+_SAMPLING_DEFAULTS = (
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "max_new_tokens",
+    "skip_special_tokens",
+)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

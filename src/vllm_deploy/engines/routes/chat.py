@@ -51,8 +51,13 @@ from vllm_deploy.engines.runs import Run, Sequence
 
 __all__ = ["ChatCompletions", "render_chat"]
 
-_NULL_MESSAGE_FIELDS = {"refusal": None, "annotations": None, "audio": None,
-                        "function_call": None, "reasoning": None}  # fmt: skip
+_NULL_MESSAGE_FIELDS = {
+    "refusal": None,
+    "annotations": None,
+    "audio": None,
+    "function_call": None,
+    "reasoning": None,
+}
 
 
 def render_chat(
@@ -86,14 +91,23 @@ class _Reply:
         return head_json(self.rid, "chat.completion.chunk", self.created, self.served.model_name)
 
     def head_fields(self) -> dict[str, Any]:
-        return {"id": self.rid, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.served.model_name}  # fmt: skip
+        return {
+            "id": self.rid,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.served.model_name,
+        }
 
     def logprobs(self, ids: list[int], steps: list[Any]) -> dict[str, Any] | None:
         if not self.req.logprobs:
             return None
-        return chat_logprobs(ids, steps, self.req.top_logprobs, self.namer,
-                             return_all=bool(self.req.logprob_token_ids))  # fmt: skip
+        return chat_logprobs(
+            ids,
+            steps,
+            self.req.top_logprobs,
+            self.namer,
+            return_all=bool(self.req.logprob_token_ids),
+        )
 
 
 class ChatCompletions:
@@ -115,32 +129,50 @@ class ChatCompletions:
         conversation = render_messages(req.messages, served.model_name)
         text = render_chat(served, conversation, req.template_kwargs())
         prompt = tokenize(
-            served.engine.tokenizer, text, max_model_len=served.limits.max_model_len,
-            add_special_tokens=req.add_special_tokens, truncate=req.truncate_prompt_tokens,
+            served.engine.tokenizer,
+            text,
+            max_model_len=served.limits.max_model_len,
+            add_special_tokens=req.add_special_tokens,
+            truncate=req.truncate_prompt_tokens,
             side=req.truncation_side,
-        )  # fmt: skip
+        )
         max_tokens = max_tokens_for(len(prompt.ids), asked, served.limits)
         logprobs = req.top_logprobs if req.logprobs else None
         n = 1 if req.n is None else req.n  # 0 is refused by the sampling checks, as in vLLM
         spec = build_sequence(
-            req, n=n, logprobs=logprobs, max_tokens=max_tokens,
-            explicit_max_tokens=asked is not None, limits=served.limits,
+            req,
+            n=n,
+            logprobs=logprobs,
+            max_tokens=max_tokens,
+            explicit_max_tokens=asked is not None,
+            limits=served.limits,
             tokenizer=served.engine.tokenizer,
-        )  # fmt: skip
+        )
         run = Run(served.generator, [prompt], [spec], n, priority=priority(request, req.priority))
         start = EngineStart(
-            served, req, run, logprobs,
+            served,
+            req,
+            run,
+            logprobs,
             # to_sampling_params: echo asks for prompt logprobs (top_logprobs of them, even 0).
-            req.prompt_logprobs if req.prompt_logprobs is not None
-            else req.top_logprobs if req.echo else None,
-        )  # fmt: skip
+            req.prompt_logprobs
+            if req.prompt_logprobs is not None
+            else req.top_logprobs
+            if req.echo
+            else None,
+        )
         role = "assistant" if req.add_generation_prompt else conversation[-1]["role"]
         last = conversation[-1] if conversation else {}
         reply = _Reply(
-            served, req, f"chatcmpl-{request_id(request, req.request_id)}", int(time.time()),
-            TokenNamer(served.engine.tokenizer, bool(req.return_tokens_as_token_ids)), role,
-            (last.get("content") or "") if req.echo and last.get("role") == role else "", text,
-        )  # fmt: skip
+            served,
+            req,
+            f"chatcmpl-{request_id(request, req.request_id)}",
+            int(time.time()),
+            TokenNamer(served.engine.tokenizer, bool(req.return_tokens_as_token_ids)),
+            role,
+            (last.get("content") or "") if req.echo and last.get("role") == role else "",
+            text,
+        )
         if req.stream:
             return DisconnectAwareStreamingResponse(
                 _stream(reply, run, prompt, start), media_type="text/event-stream"
@@ -156,24 +188,36 @@ async def _complete(reply: _Reply, run: Run, prompt: Prompt) -> dict[str, Any]:
     for seq in run.sequences:
         choice = choices[seq.index]
         message = {"role": reply.role, "content": reply.echo + choice.text, **_NULL_MESSAGE_FIELDS}
-        out.append({
-            "index": seq.index, "message": message,
-            "logprobs": reply.logprobs(choice.token_ids, choice.logprobs),
-            "finish_reason": choice.finish_reason, "stop_reason": choice.stop_reason,
-            "token_ids": choice.token_ids if req.return_token_ids else None,
-            "routed_experts": None, "weight_versions": None,
-        })  # fmt: skip
+        out.append(
+            {
+                "index": seq.index,
+                "message": message,
+                "logprobs": reply.logprobs(choice.token_ids, choice.logprobs),
+                "finish_reason": choice.finish_reason,
+                "stop_reason": choice.stop_reason,
+                "token_ids": choice.token_ids if req.return_token_ids else None,
+                "routed_experts": None,
+                "weight_versions": None,
+            }
+        )
     prompt_tokens, completion_tokens = run.usage()
     scored = run.sequences[0].prompt_logprobs
     return {
-        **reply.head_fields(), "object": "chat.completion", "choices": out, "service_tier": None,
+        **reply.head_fields(),
+        "object": "chat.completion",
+        "choices": out,
+        "service_tier": None,
         "system_fingerprint": reply.served.fingerprint,
         "usage": usage_json(prompt_tokens, completion_tokens, details=True),
-        "prompt_logprobs": prompt_logprobs_json(scored, reply.namer) if scored is not None else None,
+        "prompt_logprobs": prompt_logprobs_json(scored, reply.namer)
+        if scored is not None
+        else None,
         "prompt_token_ids": prompt.ids if req.return_token_ids else None,
         "prompt_text": reply.prompt_text if req.return_prompt_text else None,
-        "kv_transfer_params": None, "ec_transfer_params": None, "metrics": None,
-    }  # fmt: skip
+        "kv_transfer_params": None,
+        "ec_transfer_params": None,
+        "metrics": None,
+    }
 
 
 def _usage(prompt: Prompt, completion: int) -> dict[str, Any]:
@@ -184,18 +228,35 @@ def _opening(reply: _Reply, run: Run, prompt: Prompt, options: StreamOptions) ->
     """The role chunk of every choice, then the echoed content (vLLM's first iteration)."""
     req, events = reply.req, []
     for seq in run.sequences:
-        chunk: dict[str, Any] = {**reply.head_fields(), "choices": [{
-            "index": seq.index, "delta": {"role": reply.role, "content": ""},
-            "logprobs": None, "finish_reason": None,
-        }], "prompt_token_ids": prompt.ids if req.return_token_ids else None,
-            "prompt_text": reply.prompt_text if req.return_prompt_text else None}  # fmt: skip
+        chunk: dict[str, Any] = {
+            **reply.head_fields(),
+            "choices": [
+                {
+                    "index": seq.index,
+                    "delta": {"role": reply.role, "content": ""},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+            "prompt_token_ids": prompt.ids if req.return_token_ids else None,
+            "prompt_text": reply.prompt_text if req.return_prompt_text else None,
+        }
         if options.continuous_usage:
             chunk["usage"] = _usage(prompt, 0)
         events.append(sse(chunk))
     if reply.echo:
         for seq in run.sequences:
-            chunk = {**reply.head_fields(), "choices": [{"index": seq.index, "delta": {
-                "content": reply.echo}, "logprobs": None, "finish_reason": None}]}  # fmt: skip
+            chunk = {
+                **reply.head_fields(),
+                "choices": [
+                    {
+                        "index": seq.index,
+                        "delta": {"content": reply.echo},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ],
+            }
             if options.continuous_usage:
                 chunk["usage"] = _usage(prompt, 0)
             events.append(sse(chunk))
@@ -228,9 +289,14 @@ async def _stream(
         return
     if options.include_usage:
         prompt_tokens, completion_tokens = run.usage()
-        yield sse({**reply.head_fields(), "choices": [],
-                   "usage": usage_json(prompt_tokens, completion_tokens),
-                   "system_fingerprint": reply.served.fingerprint})  # fmt: skip
+        yield sse(
+            {
+                **reply.head_fields(),
+                "choices": [],
+                "usage": usage_json(prompt_tokens, completion_tokens),
+                "system_fingerprint": reply.served.fingerprint,
+            }
+        )
     yield "data: [DONE]\n\n"
 
 
@@ -243,10 +309,18 @@ def _chunk(
     logprobs = reply.logprobs(ids, [d.logprobs for d in batch])
     token_ids = ids if reply.req.return_token_ids else None
     parts = [
-        reply.head, ',"choices":[{"index":', str(seq.index), ',"delta":{"content":',
-        dumps("".join(d.text for d in batch)), '},"logprobs":', dumps(logprobs),
-        ',"finish_reason":', dumps(last.finish_reason), ',"token_ids":', dumps(token_ids),
-    ]  # fmt: skip
+        reply.head,
+        ',"choices":[{"index":',
+        str(seq.index),
+        ',"delta":{"content":',
+        dumps("".join(d.text for d in batch)),
+        '},"logprobs":',
+        dumps(logprobs),
+        ',"finish_reason":',
+        dumps(last.finish_reason),
+        ',"token_ids":',
+        dumps(token_ids),
+    ]
     if last.finish_reason is not None:
         parts += [',"stop_reason":', dumps(last.stop_reason), ',"weight_versions":null']
     parts.append('}],"kv_transfer_params":null')

@@ -135,20 +135,32 @@ async def read_body(request: Request, limit: int) -> Any:
         return json.loads(body)
     except ValueError as exc:
         pos, msg = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
-        raise from_validation_errors([{
-            "type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error",
-            "input": {}, "ctx": {"error": msg},
-        }]) from None  # fmt: skip
+        raise from_validation_errors(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": msg},
+                }
+            ]
+        ) from None
 
 
 def parse_model(model: type[M], data: Any) -> M:
     """``data`` validated as ``model``, refused as FastAPI and vLLM refuse it."""
     if not isinstance(data, dict):
-        raise from_validation_errors([{
-            "type": "model_attributes_type", "loc": ("body",),
-            "msg": "Input should be a valid dictionary or object to extract fields from",
-            "input": data,
-        }])  # fmt: skip
+        raise from_validation_errors(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ("body",),
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": data,
+                }
+            ]
+        )
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:

@@ -107,8 +107,12 @@ class _Reply:
         return head_json(self.rid, "text_completion", self.created, self.served.model_name)
 
     def head_fields(self) -> dict[str, Any]:
-        return {"id": self.rid, "object": "text_completion", "created": self.created,
-                "model": self.served.model_name}  # fmt: skip
+        return {
+            "id": self.rid,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.served.model_name,
+        }
 
     def prompt_text(self, prompt: Prompt) -> str:
         if self.req.return_token_ids:
@@ -136,22 +140,38 @@ class Completions:
         asked = req.max_tokens if "max_tokens" in req.model_fields_set else None
         specs = [
             build_sequence(
-                req, n=req.n, logprobs=req.logprobs,
-                max_tokens=1 if echo_only else max_tokens_for(len(p.ids), req.max_tokens, served.limits),
-                explicit_max_tokens=asked is not None, limits=served.limits,
+                req,
+                n=req.n,
+                logprobs=req.logprobs,
+                max_tokens=1
+                if echo_only
+                else max_tokens_for(len(p.ids), req.max_tokens, served.limits),
+                explicit_max_tokens=asked is not None,
+                limits=served.limits,
                 tokenizer=served.engine.tokenizer,
             )
             for p in prompts
-        ]  # fmt: skip
+        ]
         run = Run(served.generator, prompts, specs, req.n, priority=priority(request, req.priority))
         start = EngineStart(
-            served, req, run, req.logprobs,
-            req.prompt_logprobs if req.prompt_logprobs is not None else req.logprobs if req.echo else None,
-        )  # fmt: skip
+            served,
+            req,
+            run,
+            req.logprobs,
+            req.prompt_logprobs
+            if req.prompt_logprobs is not None
+            else req.logprobs
+            if req.echo
+            else None,
+        )
         reply = _Reply(
-            served, req, f"cmpl-{request_id(request, req.request_id)}", int(time.time()),
-            TokenNamer(served.engine.tokenizer, bool(req.return_tokens_as_token_ids)), echo_only,
-        )  # fmt: skip
+            served,
+            req,
+            f"cmpl-{request_id(request, req.request_id)}",
+            int(time.time()),
+            TokenNamer(served.engine.tokenizer, bool(req.return_tokens_as_token_ids)),
+            echo_only,
+        )
         if req.stream:
             return DisconnectAwareStreamingResponse(
                 _stream(reply, run, start), media_type="text/event-stream"
@@ -186,24 +206,35 @@ async def _complete(reply: _Reply, run: Run) -> dict[str, Any]:
             else:
                 ids, steps = [*seq.prompt.ids, *ids], [*prompt_steps, *steps]
                 text = reply.prompt_text(seq.prompt) + text
-        out.append({
-            "index": len(out), "text": text, "logprobs": _logprobs_json(reply, seq, ids, steps),
-            "finish_reason": choice.finish_reason, "stop_reason": choice.stop_reason,
-            "token_ids": choice.token_ids if req.return_token_ids else None,
-            "prompt_logprobs": (
-                prompt_logprobs_json(seq.prompt_logprobs, reply.namer)
-                if seq.prompt_logprobs is not None else None
-            ),
-            "prompt_token_ids": seq.prompt.ids if req.return_token_ids else None,
-            "routed_experts": None, "weight_versions": None,
-        })  # fmt: skip
+        out.append(
+            {
+                "index": len(out),
+                "text": text,
+                "logprobs": _logprobs_json(reply, seq, ids, steps),
+                "finish_reason": choice.finish_reason,
+                "stop_reason": choice.stop_reason,
+                "token_ids": choice.token_ids if req.return_token_ids else None,
+                "prompt_logprobs": (
+                    prompt_logprobs_json(seq.prompt_logprobs, reply.namer)
+                    if seq.prompt_logprobs is not None
+                    else None
+                ),
+                "prompt_token_ids": seq.prompt.ids if req.return_token_ids else None,
+                "routed_experts": None,
+                "weight_versions": None,
+            }
+        )
     prompt_tokens, completion_tokens = run.usage()
     return {
-        **reply.head_fields(), "choices": out, "service_tier": None,
+        **reply.head_fields(),
+        "choices": out,
+        "service_tier": None,
         "system_fingerprint": reply.served.fingerprint,
         "usage": usage_json(prompt_tokens, completion_tokens, details=True),
-        "kv_transfer_params": None, "ec_transfer_params": None, "metrics": None,
-    }  # fmt: skip
+        "kv_transfer_params": None,
+        "ec_transfer_params": None,
+        "metrics": None,
+    }
 
 
 async def _stream(reply: _Reply, run: Run, start: EngineStart) -> AsyncIterator[str]:
@@ -230,8 +261,14 @@ async def _stream(reply: _Reply, run: Run, start: EngineStart) -> AsyncIterator[
         return
     if options.include_usage:
         prompt_tokens, completion_tokens = run.usage()
-        yield sse({**reply.head_fields(), "choices": [], "usage": usage_json(prompt_tokens, completion_tokens),
-                   "system_fingerprint": reply.served.fingerprint})  # fmt: skip
+        yield sse(
+            {
+                **reply.head_fields(),
+                "choices": [],
+                "usage": usage_json(prompt_tokens, completion_tokens),
+                "system_fingerprint": reply.served.fingerprint,
+            }
+        )
     yield "data: [DONE]\n\n"
 
 
@@ -265,11 +302,23 @@ def _chunk(
         offsets[seq.index] = logprobs["text_offset"][-1] + len(logprobs["tokens"][-1])
     token_ids = [d.token_id for d in batch] if req.return_token_ids else None
     parts = [
-        reply.head, ',"choices":[{"index":', str(seq.index), ',"text":', dumps(text),
-        ',"logprobs":', dumps(logprobs), ',"finish_reason":', dumps(last.finish_reason),
-        ',"stop_reason":', dumps(last.stop_reason), ',"prompt_token_ids":', dumps(prompt_ids),
-        ',"token_ids":', dumps(token_ids), ',"weight_versions":null}],"kv_transfer_params":null',
-    ]  # fmt: skip
+        reply.head,
+        ',"choices":[{"index":',
+        str(seq.index),
+        ',"text":',
+        dumps(text),
+        ',"logprobs":',
+        dumps(logprobs),
+        ',"finish_reason":',
+        dumps(last.finish_reason),
+        ',"stop_reason":',
+        dumps(last.stop_reason),
+        ',"prompt_token_ids":',
+        dumps(prompt_ids),
+        ',"token_ids":',
+        dumps(token_ids),
+        ',"weight_versions":null}],"kv_transfer_params":null',
+    ]
     if options.continuous_usage:
         parts += [',"usage":', dumps(usage_json(seq.outcome.prompt_tokens, counts[seq.index]))]
     if last.finish_reason is not None and not options.include_usage:

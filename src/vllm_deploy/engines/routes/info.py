@@ -20,19 +20,32 @@ __all__ = ["model_list", "version"]
 
 def _permission() -> dict[str, Any]:
     return {
-        "id": f"modelperm-{uuid.uuid4().hex}", "object": "model_permission",
-        "created": int(time.time()), "allow_create_engine": False, "allow_sampling": True,
-        "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
-        "allow_fine_tuning": False, "organization": "*", "group": None, "is_blocking": False,
-    }  # fmt: skip
+        "id": f"modelperm-{uuid.uuid4().hex}",
+        "object": "model_permission",
+        "created": int(time.time()),
+        "allow_create_engine": False,
+        "allow_sampling": True,
+        "allow_logprobs": True,
+        "allow_search_indices": False,
+        "allow_view": True,
+        "allow_fine_tuning": False,
+        "organization": "*",
+        "group": None,
+        "is_blocking": False,
+    }
 
 
 def model_list(served_name: str, root: str, max_model_len: int) -> dict[str, Any]:
     card = {
-        "id": served_name, "object": "model", "created": int(time.time()), "owned_by": "vllm",
-        "root": root, "parent": None, "max_model_len": max_model_len,
+        "id": served_name,
+        "object": "model",
+        "created": int(time.time()),
+        "owned_by": "vllm",
+        "root": root,
+        "parent": None,
+        "max_model_len": max_model_len,
         "permission": [_permission()],
-    }  # fmt: skip
+    }
     return {"object": "list", "data": [card]}
 
 

@@ -29,8 +29,17 @@ __all__ = [
 
 Status = Literal["in_progress", "completed", "incomplete"]
 _REASONING = ("context", "effort", "generate_summary", "mode", "summary")
-_FUNCTION_TOOL = ("name", "parameters", "strict", "type", "allowed_callers", "async",
-                  "defer_loading", "description", "output_schema")  # fmt: skip
+_FUNCTION_TOOL = (
+    "name",
+    "parameters",
+    "strict",
+    "type",
+    "allowed_callers",
+    "async",
+    "defer_loading",
+    "description",
+    "output_schema",
+)
 _FLOOR = -9999.0
 
 
@@ -51,19 +60,30 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 def usage_json(prompt: int, completion: int) -> dict[str, Any]:
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0,
-                                 "input_tokens_per_turn": [], "cached_tokens_per_turn": []},
+        "input_tokens_details": {
+            "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "input_tokens_per_turn": [],
+            "cached_tokens_per_turn": [],
+        },
         "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": 0, "tool_output_tokens": 0,
-                                  "output_tokens_per_turn": [], "tool_output_tokens_per_turn": []},
+        "output_tokens_details": {
+            "reasoning_tokens": 0,
+            "tool_output_tokens": 0,
+            "output_tokens_per_turn": [],
+            "tool_output_tokens_per_turn": [],
+        },
         "total_tokens": prompt + completion,
-    }  # fmt: skip
+    }
 
 
 def logprobs_json(
-    ids: Sequence[int], steps: Sequence[TokenLogprobs | None], top: int, name: TokenNamer,
+    ids: Sequence[int],
+    steps: Sequence[TokenLogprobs | None],
+    top: int,
+    name: TokenNamer,
     with_bytes: bool = True,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Per token: the token, its logprob and the first ``top`` candidates (sampled first)."""
 
     def entry(token: str, value: float) -> dict[str, Any]:
@@ -101,8 +121,14 @@ def message_json(
     state: ResponseState, text: str, logprobs: list[dict[str, Any]] | None, status: Status
 ) -> dict[str, Any]:
     content = [{"annotations": [], "text": text, "type": "output_text", "logprobs": logprobs}]
-    return {"id": state.msg_id, "content": content, "role": "assistant", "status": status,
-            "type": "message", "phase": None}  # fmt: skip
+    return {
+        "id": state.msg_id,
+        "content": content,
+        "role": "assistant",
+        "status": status,
+        "type": "message",
+        "phase": None,
+    }
 
 
 def response_json(
@@ -115,30 +141,46 @@ def response_json(
     req = state.req
     options = req.prompt_cache_options
     return {
-        "id": req.request_id, "created_at": state.created,
+        "id": req.request_id,
+        "created_at": state.created,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-        "instructions": req.instructions, "metadata": req.metadata, "model": state.model,
-        "object": "response", "output": output,
+        "instructions": req.instructions,
+        "metadata": req.metadata,
+        "model": state.model,
+        "object": "response",
+        "output": output,
         "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
-        "temperature": state.temperature, "tool_choice": req.tool_choice,
-        "tools": [_tool(t) for t in req.tools], "top_p": state.top_p,
-        "background": req.background, "max_output_tokens": state.max_tokens,
-        "max_tool_calls": req.max_tool_calls, "previous_response_id": req.previous_response_id,
+        "temperature": state.temperature,
+        "tool_choice": req.tool_choice,
+        "tools": [_tool(t) for t in req.tools],
+        "top_p": state.top_p,
+        "background": req.background,
+        "max_output_tokens": state.max_tokens,
+        "max_tool_calls": req.max_tool_calls,
+        "previous_response_id": req.previous_response_id,
         "prompt": req.prompt,
-        "prompt_cache_options": None if options is None else {
-            "mode": options.get("mode", "implicit"), "ttl": options.get("ttl", "30m"),
+        "prompt_cache_options": None
+        if options is None
+        else {
+            "mode": options.get("mode", "implicit"),
+            "ttl": options.get("ttl", "30m"),
             "comparison_response_id": options.get("comparison_response_id"),
         },
         "prompt_cache_key": req.prompt_cache_key,
         "prompt_cache_retention": req.prompt_cache_retention,
         "reasoning": _with_keys(req.reasoning, _REASONING),
-        "safety_identifier": req.safety_identifier, "service_tier": req.service_tier,
+        "safety_identifier": req.safety_identifier,
+        "service_tier": req.service_tier,
         "status": status,
         "text": None if req.text is None else req.text.model_dump(),
-        "top_logprobs": state.top_logprobs, "truncation": req.truncation, "usage": usage,
-        "user": req.user, "presence_penalty": state.presence_penalty,
-        "frequency_penalty": state.frequency_penalty, "kv_transfer_params": None,
+        "top_logprobs": state.top_logprobs,
+        "truncation": req.truncation,
+        "usage": usage,
+        "user": req.user,
+        "presence_penalty": state.presence_penalty,
+        "frequency_penalty": state.frequency_penalty,
+        "kv_transfer_params": None,
         "ec_transfer_params": None,
         "input_messages": messages[0] if messages else None,
         "output_messages": messages[1] if messages else None,
-    }  # fmt: skip
+    }

@@ -38,8 +38,11 @@ class StreamOptions:
 
 def usage_json(prompt: int, completion: int, details: bool = False) -> dict[str, Any]:
     """vLLM's ``UsageInfo``; non-streamed answers also carry its (empty) details."""
-    usage: dict[str, Any] = {"prompt_tokens": prompt, "total_tokens": prompt + completion,
-                             "completion_tokens": completion}  # fmt: skip
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens": completion,
+    }
     if details:
         usage.update(prompt_tokens_details=None, completion_tokens_details=None)
     return usage

@@ -125,11 +125,13 @@ class WordTokenizer:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         eos, vocab = self.eos_token_id, self.vocab_size
         return "".join(
-            ("" if skip_special_tokens else EOS_TOKEN) if i == eos
-            else " " + _WORDS[i % eos] if 0 <= i < vocab
+            ("" if skip_special_tokens else EOS_TOKEN)
+            if i == eos
+            else " " + _WORDS[i % eos]
+            if 0 <= i < vocab
             else ""
             for i in ids
-        )  # fmt: skip
+        )
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         eos = self.eos_token_id

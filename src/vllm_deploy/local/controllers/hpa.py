@@ -116,14 +116,33 @@ class HpaController(Controller):
             self.event(hpa, "Warning", "FailedComputeMetricsReplicas", str(exc))
             return
         if target is None:
-            self.event(hpa, "Warning", "FailedGetScale",
-                       f'{ref.get("kind", "").lower()}s "{ref["name"]}" not found')  # fmt: skip
-            self._status(hpa, None, conditions=[{"type": "AbleToScale", "status": "False",
-                         "reason": "FailedGetScale", "message": f"the HPA controller was unable to get the target's current scale: {ref['kind']} {ref['name']} not found",
-                         "lastTransitionTime": rfc3339(now)}])  # fmt: skip
+            self.event(
+                hpa,
+                "Warning",
+                "FailedGetScale",
+                f'{ref.get("kind", "").lower()}s "{ref["name"]}" not found',
+            )
+            self._status(
+                hpa,
+                None,
+                conditions=[
+                    {
+                        "type": "AbleToScale",
+                        "status": "False",
+                        "reason": "FailedGetScale",
+                        "message": f"the HPA controller was unable to get the target's current scale: {ref['kind']} {ref['name']} not found",
+                        "lastTransitionTime": rfc3339(now),
+                    }
+                ],
+            )
             return
-        pods = [p for p in self.store.items(KINDS["Pod"], ns)
-                if match_selector_object(target["spec"].get("selector"), p["metadata"].get("labels") or {})]  # fmt: skip
+        pods = [
+            p
+            for p in self.store.items(KINDS["Pod"], ns)
+            if match_selector_object(
+                target["spec"].get("selector"), p["metadata"].get("labels") or {}
+            )
+        ]
         names = [p["metadata"]["name"] for p in pods]
         per_pod: dict[str, dict[str, float]] = {n: {} for n in names}
         external: dict[str, list[float]] = {}
@@ -140,14 +159,23 @@ class HpaController(Controller):
             scaled = copy.deepcopy(self.store.get(target_rt, ns, ref["name"]))  # type: ignore[arg-type]
             scaled["spec"]["replicas"] = decision.desired_replicas
             self.store.update(target_rt, ns, scaled)  # type: ignore[arg-type]
-            self.event(hpa, "Normal", "SuccessfulRescale",
-                       f"New size: {decision.desired_replicas}; reason: {decision.reason}")  # fmt: skip
+            self.event(
+                hpa,
+                "Normal",
+                "SuccessfulRescale",
+                f"New size: {decision.desired_replicas}; reason: {decision.reason}",
+            )
         self._status(hpa, decision)
 
     async def _read(
-        self, ns: str, metric: dict[str, Any], names: list[str], per_pod: dict[str, dict[str, float]],
-        external: dict[str, list[float]], failed: set[str],
-    ) -> None:  # fmt: skip
+        self,
+        ns: str,
+        metric: dict[str, Any],
+        names: list[str],
+        per_pod: dict[str, dict[str, float]],
+        external: dict[str, list[float]],
+        failed: set[str],
+    ) -> None:
         kind = metric.get("type")
         try:
             if kind == "Pods":
@@ -180,8 +208,16 @@ class HpaController(Controller):
         if decision is not None:
             status["currentReplicas"] = decision.current_replicas
             status["desiredReplicas"] = decision.desired_replicas
-            conditions = [{"type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
-                           "lastTransitionTime": rfc3339(c.last_transition)} for c in decision.conditions]  # fmt: skip
+            conditions = [
+                {
+                    "type": c.type,
+                    "status": c.status,
+                    "reason": c.reason,
+                    "message": c.message,
+                    "lastTransitionTime": rfc3339(c.last_transition),
+                }
+                for c in decision.conditions
+            ]
             status["currentMetrics"] = self._current_metrics(hpa, decision)
             autoscaler = self._hpas.get(hpa["metadata"]["uid"])
             if autoscaler is not None and autoscaler.last_scale_time is not None:

@@ -81,8 +81,12 @@ class MetricsApi:
                 return {}
             # Pod names are DNS names, joined as the adapter joins them (no escaping needed).
             matchers = f'{ns_label}="{namespace}",{pod_label}=~"{"|".join(pods)}"'
-            query = (rule["metricsQuery"].replace("<<.Series>>", match.group(1))
-                     .replace("<<.LabelMatchers>>", matchers).replace("<<.GroupBy>>", pod_label))  # fmt: skip
+            query = (
+                rule["metricsQuery"]
+                .replace("<<.Series>>", match.group(1))
+                .replace("<<.LabelMatchers>>", matchers)
+                .replace("<<.GroupBy>>", pod_label)
+            )
             try:
                 series = await self.prometheus.query(query)
             except Exception as exc:
@@ -122,10 +126,19 @@ def keda_hpa(so: Obj) -> Obj:
     """The HPA KEDA creates for a ScaledObject (keda pkg/scaling/scaledobject: keda-hpa-<name>)."""
     spec = so["spec"]
     name = so["metadata"]["name"]
-    metrics = [{"type": "External", "external": {
-        "metric": {"name": f"s{i}-{t['type']}", "selector": {"matchLabels": {KEDA_SCALED_OBJECT_LABEL: name}}},
-        "target": {"type": "AverageValue", "averageValue": str(t["metadata"]["threshold"])}}}
-        for i, t in enumerate(spec.get("triggers") or [])]  # fmt: skip
+    metrics = [
+        {
+            "type": "External",
+            "external": {
+                "metric": {
+                    "name": f"s{i}-{t['type']}",
+                    "selector": {"matchLabels": {KEDA_SCALED_OBJECT_LABEL: name}},
+                },
+                "target": {"type": "AverageValue", "averageValue": str(t["metadata"]["threshold"])},
+            },
+        }
+        for i, t in enumerate(spec.get("triggers") or [])
+    ]
     body: Obj = {
         "scaleTargetRef": spec["scaleTargetRef"],
         "minReplicas": spec.get("minReplicaCount", 1),
@@ -137,9 +150,22 @@ def keda_hpa(so: Obj) -> Obj:
     )
     if behavior:
         body["behavior"] = behavior
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": f"keda-hpa-{name}", "labels": {KEDA_SCALED_OBJECT_LABEL: name},
-                         "ownerReferences": [{"apiVersion": so["apiVersion"], "kind": "ScaledObject",
-                                              "name": name, "uid": so["metadata"]["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]},
-            "spec": body}  # fmt: skip
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": f"keda-hpa-{name}",
+            "labels": {KEDA_SCALED_OBJECT_LABEL: name},
+            "ownerReferences": [
+                {
+                    "apiVersion": so["apiVersion"],
+                    "kind": "ScaledObject",
+                    "name": name,
+                    "uid": so["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": body,
+    }

@@ -61,12 +61,15 @@ def admin_routes(kubelet: Kubelet) -> list[BaseRoute]:
                 or not all(isinstance(c, str) for c in command)
             ):
                 raise ApiError.bad_request("command must be a non-empty list of strings")
-            code, output = await kubelet.exec(ns, pod, data.get("container"), command,
-                                              float(data.get("timeoutSeconds", 10)))  # fmt: skip
+            code, output = await kubelet.exec(
+                ns, pod, data.get("container"), command, float(data.get("timeoutSeconds", 10))
+            )
         except ApiError as err:
             return JSONResponse(err.status(), err.code)
         return JSONResponse({"exitCode": code, "output": output})
 
     prefix = "/local/v1/namespaces/{ns}/pods/{pod}"
-    return [Route(f"{prefix}/signal", send_signal, methods=["POST"]),
-            Route(f"{prefix}/exec", run, methods=["POST"])]  # fmt: skip
+    return [
+        Route(f"{prefix}/signal", send_signal, methods=["POST"]),
+        Route(f"{prefix}/exec", run, methods=["POST"]),
+    ]

@@ -166,8 +166,9 @@ class Kubelet(Controller):
         os.kill(proc.pid, sig)
         return proc.pid
 
-    async def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
-                   timeout_s: float) -> tuple[int | None, str]:  # fmt: skip
+    async def exec(
+        self, namespace: str, pod: str, container: str | None, argv: list[str], timeout_s: float
+    ) -> tuple[int | None, str]:
         """Runs ``argv`` in the pod's network namespace with the container's environment."""
         worker, runner = self._runner(namespace, pod, container)
         env, _, cwd = worker.command_of(runner.spec)
