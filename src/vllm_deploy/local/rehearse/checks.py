@@ -222,7 +222,9 @@ def burst(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
             "no failed request", report["requests"]["failed"] == 0, report["requests"]["by_status"]
         ),
     ]
-    surge, stopped = _event(report, "burst"), _event(report, "load stopped")
+    # Open loop, the load goes back to its base rate when the burst ends: scale-in starts there.
+    surge = _event(report, "burst")
+    stopped = _event(report, "burst ended") or _event(report, "load stopped")
     sync = report.get("hpa_sync_s")
     rise = next((p[0] for p in timeline if surge and p[0] >= surge["t"] and p[1] > floor), None)
     if sync is None or surge is None or stopped is None:
