@@ -231,17 +231,28 @@ def _tolerance(name: str) -> str:
     )
 
 
-def table(cluster: list[Summary], sim: Summary) -> str:
+def _span(values: list[Any]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    low, high = _fmt(min(known)), _fmt(max(known))
+    return (low if low == high else f"{low} to {high}") + (
+        " and -" if len(known) < len(values) else ""
+    )
+
+
+def table(cluster: list[Summary], sim: Summary, perturbed: Sequence[Summary] = ()) -> str:
     """Markdown: every cluster run and the simulator, whether the simulator is within the
-    tolerance of each run, and whether the runs are within it of each other."""
+    tolerance of each run, and whether the runs are within it of each other; with
+    ``perturbed``, the range of the simulator's values over those runs too."""
     pairs = [rows(c, sim) for c in cluster]
+    spans = [rows(cluster[0], p) for p in perturbed]
     between = rows(cluster[0], cluster[1]) if len(cluster) > 1 else None
-    heads = [f"cluster run {i + 1}" for i in range(len(cluster))]
+    heads = [f"cluster run {i + 1}" for i in range(len(cluster))] + ["simulator"]
+    heads += ["simulator, inputs perturbed"] if spans else []
     lines = [
-        "| measure | "
-        + " | ".join(heads)
-        + " | simulator | tolerance | simulator within | runs within |",
-        "|---" * (len(heads) + 5) + "|",
+        "| measure | " + " | ".join(heads) + " | tolerance | simulator within | runs within |",
+        "|---" * (len(heads) + 4) + "|",
     ]
     for i, row in enumerate(pairs[0]):
         values = [p[i]["a"] for p in pairs] + [row["b"]]
@@ -260,9 +271,10 @@ def table(cluster: list[Summary], sim: Summary) -> str:
             runs = f"{between[i]['matched']}/{between[i]['a']}" + (
                 "" if between[i]["within"] else " **no**"
             )
+        cells = [_fmt(v) for v in values] + ([_span([p[i]["b"] for p in spans])] if spans else [])
         lines.append(
             f"| {row['what']} | "
-            + " | ".join(_fmt(v) for v in values)
+            + " | ".join(cells)
             + f" | {_tolerance(row['tolerance'])} | {', '.join(marks)} | {runs} |"
         )
     return "\n".join(lines)

@@ -217,6 +217,37 @@ def simulated(
     return simulate(replace(setup, cluster=cluster), trace, policy, seed=seed), policy
 
 
+def perturbations(
+    profile: EngineProfile, timings: dict[str, float], sync: float
+) -> list[tuple[EngineProfile, dict[str, float]]]:
+    """The simulator's measured inputs moved by what a busy 2-core machine moves them: step
+    times ±10% (an engine sharing its cores), the HPA's phase ±1 s, a pod's start ±0.5 s."""
+    out = []
+    for factor in (0.9, 1.1):
+        s = profile.step
+        step = s.model_copy(
+            update={
+                k: getattr(s, k) * factor
+                for k in (
+                    "prefill_base_s",
+                    "prefill_per_token_s",
+                    "decode_base_s",
+                    "decode_per_seq_s",
+                )
+            }
+        )
+        out.append((profile.model_copy(update={"step": step}), timings))
+    for key, delta, modulo in (
+        ("hpa_first_sync_s", 1.0, sync),
+        ("decision_to_ready_s", 0.5, None),
+    ):
+        for sign in (-1, 1):
+            value = timings[key] + sign * delta
+            value = value % modulo if modulo else max(0.0, value)
+            out.append((profile, {**timings, key: round(value, 3)}))
+    return out
+
+
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in summary.items() if k not in ("desired", "ready", "ttft_s", "hpa_metric")
@@ -256,15 +287,18 @@ def compare(
         timings.append(measured_timings(report))
         run, policy = simulated(spec, profile, trace, report, timings[-1], opts.seed)
         sims.append(sim_summary(trace, floor, run, policy))
+    perturbed = [
+        sim_summary(trace, floor, *simulated(spec, prof, trace, reports[0], t, opts.seed))
+        for prof, t in perturbations(profile, timings[0], float(reports[0]["hpa_sync_s"]))
+    ]
     for i, (report, c, s_, t) in enumerate(
         zip(reports, clusters, sims, timings, strict=True), start=1
     ):
         print(f"\nrun {i}: measured {json.dumps(t)}; load average {report.get('load_average')}")
         print(f"  cluster:   {steps_text(c)}\n  simulator: {steps_text(s_)}")
         print(table([c], s_))
-    if len(clusters) > 1:
-        print("\nall runs against the simulation lined up with run 1:")
-        print(table(clusters, sims[0]))
+    print("\nall runs against the simulation lined up with run 1, and its inputs perturbed:")
+    print(table(clusters, sims[0], perturbed))
     comparison = {
         "trace": opts.trace,
         "duration_s": opts.duration_s,
@@ -280,6 +314,7 @@ def compare(
             }
             for r, c, s_, t in zip(reports, clusters, sims, timings, strict=True)
         ],
+        "perturbed": [rows(clusters[0], p) for p in perturbed],
     }
     return clusters, sims, comparison
 

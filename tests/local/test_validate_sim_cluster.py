@@ -68,9 +68,28 @@ def test_the_simulator_side_is_deterministic_and_bounded_by_the_cluster(tool: Mo
     # A summary against itself: every measure within its tolerance, one table row each.
     rows = compare.rows(first, first)
     assert all(r["within"] for r in rows)
-    lines = compare.table([first], first).splitlines()
+    lines = compare.table([first], first, [first, first]).splitlines()
     assert len(lines) == 2 + len(rows)
+    assert lines[0].count("|") == 8  # measure, run, simulator, perturbed, tolerance, two marks
     assert lines[2].startswith(f"| {compare.STEPS} |")
+
+
+def test_perturbations_move_one_input_each(tool: ModuleType) -> None:
+    profile = load_profile(PROFILE)
+    timings = {
+        "decision_to_ready_s": 0.2,
+        "ready_to_first_request_s": 1.0,
+        "hpa_first_sync_s": 14.5,
+    }
+    variants = tool.perturbations(profile, timings, 15.0)
+    assert len(variants) == 6
+    decode = [p.step.decode_base_s for p, _ in variants[:2]]
+    assert decode == pytest.approx(
+        [0.9 * profile.step.decode_base_s, 1.1 * profile.step.decode_base_s]
+    )
+    moved = [t for _, t in variants[2:]]
+    assert [t["hpa_first_sync_s"] for t in moved[:2]] == [13.5, 0.5]  # the phase wraps the sync
+    assert [t["decision_to_ready_s"] for t in moved[2:]] == [0.0, 0.7]  # a start is never < 0
 
 
 def test_a_short_trace_on_the_cluster_against_the_simulator(tmp_path: Path) -> None:
