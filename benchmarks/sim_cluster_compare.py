@@ -26,7 +26,7 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "first scale-up after the burst began (s)": (0.0, 2.0),
     "max replicas desired": (0.0, 0.0),
     "max replicas ready": (0.0, 0.0),
-    "back at min after the burst ended (s)": (0.0, 2.0),
+    "last return to min, from the burst's end (s)": (0.0, 2.0),
     "pod-seconds on a GPU": (0.10, 0.0),
     "TTFT p50 (ms)": (0.15, 10.0),
     "TTFT p95 (ms)": (0.25, 15.0),
@@ -76,7 +76,11 @@ def _summary(
 ) -> Summary:
     steps = _changes(desired)
     burst_at, burst_end = trace.steps[1][0], trace.steps[2][0]
-    back = [t for t, _, to in steps if to == floor and t >= burst_end]
+    # The last time desired came back to the floor (before the burst's end when the HPA
+    # had scaled in during it: negative), if it stayed there.
+    back = [t for t, _, to in steps if to == floor and t >= burst_at]
+    if desired[-1][1] != floor:
+        back = []
     return {
         "desired": desired,
         "ready": ready,
@@ -88,7 +92,7 @@ def _summary(
         ),
         "max replicas desired": max(d for _, d in desired),
         "max replicas ready": max(r for _, r in ready),
-        "back at min after the burst ended (s)": back[-1] - burst_end if back else None,
+        "last return to min, from the burst's end (s)": back[-1] - burst_end if back else None,
         "pod-seconds on a GPU": sum(
             max(0.0, min(b, trace.duration_s) - max(a, 0.0)) for a, b in pod_spans
         ),
@@ -187,7 +191,7 @@ def rows(a: Summary, b: Summary) -> list[dict[str, Any]]:
         "first scale-up after the burst began (s)",
         "max replicas desired",
         "max replicas ready",
-        "back at min after the burst ended (s)",
+        "last return to min, from the burst's end (s)",
         "pod-seconds on a GPU",
     ):
         out.append(
@@ -241,14 +245,16 @@ def _span(values: list[Any]) -> str:
     )
 
 
-def table(cluster: list[Summary], sim: Summary, perturbed: Sequence[Summary] = ()) -> str:
+def table(
+    cluster: list[Summary], sim: Summary, perturbed: Sequence[Summary] = (), first_run: int = 1
+) -> str:
     """Markdown: every cluster run and the simulator, whether the simulator is within the
     tolerance of each run, and whether the runs are within it of each other; with
     ``perturbed``, the range of the simulator's values over those runs too."""
     pairs = [rows(c, sim) for c in cluster]
     spans = [rows(cluster[0], p) for p in perturbed]
     between = rows(cluster[0], cluster[1]) if len(cluster) > 1 else None
-    heads = [f"cluster run {i + 1}" for i in range(len(cluster))] + ["simulator"]
+    heads = [f"cluster run {i + first_run}" for i in range(len(cluster))] + ["simulator"]
     heads += ["simulator, inputs perturbed"] if spans else []
     lines = [
         "| measure | " + " | ".join(heads) + " | tolerance | simulator within | runs within |",

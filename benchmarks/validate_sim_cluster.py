@@ -296,7 +296,7 @@ def compare(
     ):
         print(f"\nrun {i}: measured {json.dumps(t)}; load average {report.get('load_average')}")
         print(f"  cluster:   {steps_text(c)}\n  simulator: {steps_text(s_)}")
-        print(table([c], s_))
+        print(table([c], s_, first_run=i))
     print("\nall runs against the simulation lined up with run 1, and its inputs perturbed:")
     print(table(clusters, sims[0], perturbed))
     comparison = {
