@@ -30,6 +30,7 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "pod-seconds on a GPU": (0.10, 0.0),
     "TTFT p50 (ms)": (0.15, 10.0),
     "TTFT p95 (ms)": (0.25, 15.0),
+    "ITL mean (ms)": (0.10, 0.0),
 }
 STEPS = "scale steps, in order, at the same sync"
 
@@ -52,15 +53,19 @@ def _changes(points: Sequence[tuple[float, int]]) -> list[tuple[float, int, int]
     return out
 
 
-def _latency(trace: Trace, ttfts: list[float]) -> dict[str, dict[str, float]]:
+def _latency(
+    trace: Trace, ttfts: list[float], itls: list[float | None]
+) -> dict[str, dict[str, float]]:
     out = {}
     for name, a, b in _phases(trace):
         values = sorted(v for t, v in zip(trace.arrivals, ttfts, strict=True) if a <= t < b)
+        gaps = [v for t, v in zip(trace.arrivals, itls, strict=True) if a <= t < b and v]
         out[name] = {
             "requests": len(values),
             "failed": sum(v == INF for v in values),
             "TTFT p50 (ms)": percentile(values, 0.5) * 1000,
             "TTFT p95 (ms)": percentile(values, 0.95) * 1000,
+            "ITL mean (ms)": sum(gaps) / len(gaps) * 1000 if gaps else INF,
         }
     return out
 
@@ -72,6 +77,7 @@ def _summary(
     ready: list[tuple[float, int]],
     pod_spans: list[tuple[float, float]],
     ttfts: list[float],
+    itls: list[float | None],
     hpa: list[tuple[float, float | None]],
 ) -> Summary:
     steps = _changes(desired)
@@ -96,7 +102,7 @@ def _summary(
         "pod-seconds on a GPU": sum(
             max(0.0, min(b, trace.duration_s) - max(a, 0.0)) for a, b in pod_spans
         ),
-        "phases": _latency(trace, ttfts),
+        "phases": _latency(trace, ttfts, itls),
     }
 
 
@@ -107,6 +113,13 @@ def cluster_summary(trace: Trace, floor: int, report: dict[str, Any], offset: fl
     assert len(records) == len(trace), "one record per trace request, in order"
     ttfts = [
         r["ttft_s"] if r["outcome"] == "ok" and r["ttft_s"] is not None else INF for r in records
+    ]
+    # Mean inter-token latency of each request served: its decode time over its gaps.
+    itls = [
+        (r["end"] - r["start"] - r["ttft_s"]) / (r["completion_tokens"] - 1)
+        if r["outcome"] == "ok" and r["ttft_s"] is not None and (r["completion_tokens"] or 0) > 1
+        else None
+        for r in records
     ]
     spans = []
     for pod in report["pods"]:
@@ -122,6 +135,7 @@ def cluster_summary(trace: Trace, floor: int, report: dict[str, Any], offset: fl
         [(t - offset, int(r)) for t, _, r in timeline],
         spans,
         ttfts,
+        itls,
         hpa,
     )
 
@@ -146,6 +160,10 @@ def sim_summary(trace: Trace, floor: int, run: RunResult, policy: HpaPolicy) -> 
     ttfts = [
         run.first_token[r] - t if run.status[r] == OK else INF for r, t in enumerate(trace.arrivals)
     ]
+    itls: list[float | None] = [
+        (run.done[r] - run.first_token[r]) / (n - 1) if run.status[r] == OK and n > 1 else None
+        for r, n in enumerate(trace.output_tokens)
+    ]
     spans = [(p.scheduled, p.exit_at) for p in run.pods if p.scheduled < INF]
     hpa = [
         (
@@ -154,7 +172,7 @@ def sim_summary(trace: Trace, floor: int, run: RunResult, policy: HpaPolicy) -> 
         )
         for d in policy.decisions
     ]
-    return _summary(trace, floor, desired, _sim_ready(run), spans, ttfts, hpa)
+    return _summary(trace, floor, desired, _sim_ready(run), spans, ttfts, itls, hpa)
 
 
 def _within(name: str, a: float | None, b: float | None) -> bool:
@@ -204,7 +222,7 @@ def rows(a: Summary, b: Summary) -> list[dict[str, Any]]:
             }
         )
     for phase, values in a["phases"].items():
-        for key in ("TTFT p50 (ms)", "TTFT p95 (ms)"):
+        for key in ("TTFT p50 (ms)", "TTFT p95 (ms)", "ITL mean (ms)"):
             va, vb = values[key], b["phases"][phase][key]
             out.append(
                 {
