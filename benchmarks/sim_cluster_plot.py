@@ -1,8 +1,9 @@
 """The plot of benchmarks/validate_sim_cluster.py: a cluster run and the simulation of the same
-trace overlaid (docs/capacity-cluster.png)."""
+trace overlaid, the other runs' desired replicas in grey (docs/capacity-cluster.png)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,12 @@ def _step(ax: Any, points: list[tuple[float, int]], end: float, **style: Any) ->
 
 
 def plot(
-    trace: Trace, cluster: Summary, sim: Summary, path: Path, target: float | None = None
+    trace: Trace,
+    cluster: Summary,
+    sim: Summary,
+    path: Path,
+    target: float | None = None,
+    others: Sequence[Summary] = (),
 ) -> Path:
     """Arrivals, replicas (desired, ready), the HPA's metric, TTFT p95 per 10 s: both overlaid."""
     import matplotlib
@@ -56,6 +62,16 @@ def plot(
     )
     _step(axes[1], cluster["desired"], end, color="tab:blue", label="cluster desired")
     _step(axes[1], cluster["ready"], end, color="tab:blue", linestyle=":", label="cluster ready")
+    for i, other in enumerate(others, start=2):
+        _step(
+            axes[1],
+            other["desired"],
+            end,
+            color="tab:gray",
+            linewidth=0.8,
+            alpha=0.7,
+            label=f"cluster run {i} desired",
+        )
     _step(
         axes[1], sim["desired"], end, color="tab:orange", linestyle="--", label="simulator desired"
     )

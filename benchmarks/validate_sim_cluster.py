@@ -359,7 +359,8 @@ def main() -> int:
     clusters, sims, comparison = compare(spec, profile, trace, reports, opts)
     (opts.out / "comparison.json").write_text(json.dumps(comparison, indent=1) + "\n")
     plot_path = args.plot or opts.out / "capacity-cluster.png"
-    plot(trace, clusters[0], sims[0], plot_path, float(spec.autoscaling.target_waiting_per_pod))
+    target = float(spec.autoscaling.target_waiting_per_pod)
+    plot(trace, clusters[0], sims[0], plot_path, target, others=clusters[1:])
     print(f"\nplot: {plot_path}; comparison: {opts.out / 'comparison.json'}")
     return 0
 
