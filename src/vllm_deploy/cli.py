@@ -448,8 +448,9 @@ def rehearse(
         if duration is None and ":" in trace:
             duration = 300.0
         try:  # the call `simulate` makes: the same text and seed give the same requests
-            arrivals = parse_trace(trace, duration=duration, seed=seed,
-                                   max_model_len=spec.engine.max_model_len or 8192)  # fmt: skip
+            arrivals = parse_trace(
+                trace, duration=duration, seed=seed, max_model_len=spec.engine.max_model_len or 8192
+            )
         except TraceError as exc:
             _fail(str(exc))
     options = RehearsalOptions(

@@ -77,11 +77,18 @@ async def test_burst_with_a_trace_replays_it_and_notes_its_steps(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["rollout", "--trace", "poisson:rate=1"], "--trace drives the burst scenario only"),
-     (["burst", "--trace", "zipf:rate=1"], "--trace has value 'zipf:rate=1'")],
-)  # fmt: skip
+    [
+        (["rollout", "--trace", "poisson:rate=1"], "--trace drives the burst scenario only"),
+        (["burst", "--trace", "zipf:rate=1"], "--trace has value 'zipf:rate=1'"),
+    ],
+)
 def test_rehearse_refuses_a_trace_it_cannot_replay(args: list[str], message: str) -> None:
     spec = str(ROOT / "examples" / "local.yaml")
-    proc = subprocess.run([sys.executable, "-m", "vllm_deploy", "rehearse", args[0], "-f", spec, *args[1:]],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vllm_deploy", "rehearse", args[0], "-f", spec, *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1 and message in proc.stderr

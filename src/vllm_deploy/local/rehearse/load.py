@@ -77,10 +77,12 @@ class Load:
 
     def _body(self, record: RequestRecord) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self.model, "stream": True, "max_tokens": self.max_tokens,
+            "model": self.model,
+            "stream": True,
+            "max_tokens": self.max_tokens,
             "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": f"rehearsal request {record.index}"}],
-        }  # fmt: skip
+        }
         if record.prompt_tokens is not None:
             # One token per word for the simulated engine's tokenizer (the chat template
             # adds its few role tokens); exactly ``output_tokens`` come back.
@@ -197,8 +199,13 @@ class Load:
                 if self.stopped:
                     break
                 now = time.monotonic() - self.started
-                record = RequestRecord(index=len(self.records), start=now, prompt_tokens=prompt,
-                                       output_tokens=output, scheduled=round(offset_s + at, 6))  # fmt: skip
+                record = RequestRecord(
+                    index=len(self.records),
+                    start=now,
+                    prompt_tokens=prompt,
+                    output_tokens=output,
+                    scheduled=round(offset_s + at, 6),
+                )
                 self.records.append(record)
                 tasks.append(asyncio.create_task(self._one(client, record.index, record)))
             await asyncio.gather(*tasks)

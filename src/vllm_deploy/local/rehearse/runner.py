@@ -264,8 +264,12 @@ async def _run(
     }  # fmt: skip
     if options.trace is not None:
         trace = options.trace
-        report["trace"] = {"name": trace.name, "requests": len(trace),
-                           "duration_s": trace.duration_s, "steps": trace.steps}  # fmt: skip
+        report["trace"] = {
+            "name": trace.name,
+            "requests": len(trace),
+            "duration_s": trace.duration_s,
+            "steps": trace.steps,
+        }
     if options.kubeconfig is None:  # the cluster this run started: its timings are known
         report["hpa_sync_s"], report["scrape_interval_s"] = options.hpa_sync_s, 1.0
     nodes = (await asyncio.to_thread(core.list_node)).items
