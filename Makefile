@@ -92,6 +92,9 @@ bench: $(STAMP) model
 	$(PY) benchmarks/bench_middleware.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/validate_sim.py
+	@# The simulator against the local cluster: root (pod network namespaces), nginx, prometheus.
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) debian-packages && $(PY) benchmarks/validate_sim_cluster.py; \
+	else echo "benchmarks/validate_sim_cluster.py skipped: the local cluster needs root"; fi
 
 # The full-size rehearsals on the local cluster (root): numbers for docs/rehearsals.md.
 rehearse: $(STAMP) debian-packages

@@ -397,6 +397,22 @@ def rehearse(
     settle_seconds: Annotated[
         float, typer.Option(help="burst: the longest wait for the scale-in afterwards.")
     ] = 180.0,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            help="burst: open-loop arrivals from a trace, as `simulate --trace` reads it "
+            "(e.g. burst:rate=4,factor=5,at=60,for=90,output=64), instead of --concurrency "
+            "clients and --burst-seconds.",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds of --trace [default: 300, or the CSV's span].", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --trace (as `simulate --seed`).")] = 0,
 ) -> None:
     """Rehearse a scenario on the local cluster under streamed load, and check the outcome.
 
@@ -419,14 +435,28 @@ def rehearse(
 
     if scenario not in SCENARIOS:
         _fail(f"SCENARIO has value {scenario!r}: expected one of {', '.join(SCENARIOS)}")
+    from vllm_deploy.sim.trace import TraceError, parse_trace
+
     try:
         spec = load_spec(spec_file)
     except SpecError as exc:
         _fail(f"{spec_file}: {exc}")
+    arrivals = None
+    if trace is not None:
+        if scenario != "burst":
+            _fail(f"--trace drives the burst scenario only, not {scenario!r}")
+        if duration is None and ":" in trace:
+            duration = 300.0
+        try:  # the call `simulate` makes: the same text and seed give the same requests
+            arrivals = parse_trace(
+                trace, duration=duration, seed=seed, max_model_len=spec.engine.max_model_len or 8192
+            )
+        except TraceError as exc:
+            _fail(str(exc))
     options = RehearsalOptions(
         scenario, spec, requests=requests, concurrency=concurrency, kubeconfig=kubeconfig,
         state_dir=state_dir, nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, hpa_sync_s=hpa_sync,
-        burst_s=burst_seconds, settle_s=settle_seconds,
+        burst_s=burst_seconds, settle_s=settle_seconds, trace=arrivals,
     )  # fmt: skip
     try:
         result = asyncio.run(run_rehearsal(options))

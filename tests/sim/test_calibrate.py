@@ -3,15 +3,24 @@ model is known, so the fitted profile can be checked against its settings."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
 
-from vllm_deploy.harness import ServerProcess
-from vllm_deploy.sim.calibrate import fit_line
+from vllm_deploy.harness import ServerProcess, free_port
+from vllm_deploy.sim.calibrate import calibrate, fit_line
 from vllm_deploy.sim.profile import load_profile
 
 # TTFT = 30 ms + 0.1 ms/token; ITL = 8 ms x (1 + 1.0 x (running - 1) / 7) with max_num_seqs 8.
@@ -50,3 +59,63 @@ def test_calibrate_recovers_the_engines_latency_model(
     assert step.decode_per_seq_s == pytest.approx(0.008 / 7, rel=0.5)
     assert step.prefill_interference < 0.3 and not step.prefill_serial  # no shared device
     assert profile.max_num_seqs == 8 and profile.sources and profile.model == "calib"
+
+
+class _ColdServer:
+    """An OpenAI-style streaming server whose first ``cold`` requests take 300 ms longer, as a
+    fresh process's do: TTFT 20 ms + 0.1 ms/token, ITL 4 ms."""
+
+    def __init__(self, cold: int = 2) -> None:
+        self.cold = cold
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = Starlette(
+            routes=[
+                Route("/v1/models", self._models),
+                Route("/v1/completions", self._complete, methods=["POST"]),
+            ]
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _models(self, request: Request) -> JSONResponse:
+        return JSONResponse({"data": [{"id": "cold"}]})
+
+    async def _complete(self, request: Request) -> StreamingResponse:
+        body = await request.json()
+        prompt = len(body["prompt"].split())
+        extra = 0.3 if self.cold > 0 else 0.0
+        self.cold -= 1
+
+        async def stream() -> AsyncIterator[str]:
+            await asyncio.sleep(0.02 + 0.0001 * prompt + extra)
+            for i in range(body["max_tokens"]):
+                if i:
+                    await asyncio.sleep(0.004)
+                yield f"data: {json.dumps({'choices': [{'index': 0, 'text': ' w'}]})}\n\n"
+            usage = {"prompt_tokens": prompt, "completion_tokens": body["max_tokens"]}
+            yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    def __enter__(self) -> _ColdServer:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def test_a_cold_server_s_first_requests_do_not_bias_the_fit() -> None:
+    with _ColdServer() as server:
+        profile = calibrate(
+            server.url, name="cold", max_concurrency=2, max_num_seqs=2, decode_tokens=8, repeats=1
+        )
+    step = profile.step
+    assert step.prefill_base_s == pytest.approx(0.02, abs=0.012)  # 0.32 s cold would read ~0.1
+    assert step.prefill_per_token_s == pytest.approx(0.0001, rel=0.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vllm_deploy.sim.batching import ERROR_KILLED, OK
 from vllm_deploy.sim.commands import run_simulation
 from vllm_deploy.sim.oracle import oracle_policy, peak_policy, pod_capacity
@@ -97,3 +99,13 @@ def test_every_request_is_served_by_a_warm_fleet(prod_setup: SimSetup) -> None:
     run = simulate(prod_setup, trace, FixedPolicy("fixed", 2), seed=1)
     assert all(s == OK for s in run.status)
     assert all(f >= a for f, a in zip(run.first_token, trace.arrivals, strict=True))
+
+
+def test_the_hpa_syncs_from_its_own_first_sync(
+    prod_spec: DeploymentSpec, prod_setup: SimSetup
+) -> None:
+    setup = replace(prod_setup, cluster=replace(prod_setup.cluster, first_sync_s=7.0))
+    run = simulate(
+        setup, parse_trace(BURST, duration=600, seed=1), policy_for_spec(prod_spec), seed=1
+    )
+    assert [p.t for p in run.timeline[:3]] == [7.0, 22.0, 37.0]

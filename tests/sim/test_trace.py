@@ -59,3 +59,19 @@ def test_csv_replay(tmp_path: Path) -> None:
 def test_errors_name_the_parameter(text: str, message: str) -> None:
     with pytest.raises(TraceError, match=message):
         parse_trace(text)
+
+
+def test_step_shaped_rates_list_their_steps() -> None:
+    burst = parse_trace("burst:rate=4,factor=5,at=60,for=120", duration=300)
+    assert burst.steps == ((0.0, 4.0), (60.0, 20.0), (180.0, 4.0))
+    # A burst from t = 0 or past the end: only the steps inside the trace.
+    assert parse_trace("burst:rate=4,factor=5,at=0,for=10", duration=60).steps == (
+        (0.0, 20.0),
+        (10.0, 4.0),
+    )
+    assert parse_trace("burst:rate=4,factor=5,at=60,for=900", duration=300).steps == (
+        (0.0, 4.0),
+        (60.0, 20.0),
+    )
+    assert parse_trace("poisson:rate=3", duration=60).steps == ((0.0, 3.0),)
+    assert parse_trace("diurnal:rate=3", duration=60).steps == ()

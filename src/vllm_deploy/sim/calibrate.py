@@ -12,6 +12,10 @@ Three measurements over streamed ``/v1/completions`` (vLLM, or our simulated eng
    prefills' per-token time is ``prefill_interference`` (0 to 1); and whether simultaneous
    long prompts wait for each other (``prefill_serial``).
 
+Before measuring, a few requests warm the server up and are not counted: a fresh process's
+first requests are slower (lazy imports, caches), and one such point pulls the prefill line's
+intercept up (a cold first request read 72 ms where the warm ones read 45 ms).
+
 Startup and CPU figures cannot be measured from the API: the profile keeps the defaults and
 says so. The server must be idle while it is measured.
 """
@@ -110,6 +114,11 @@ async def _measure(
             resp = await client.get("/v1/models")
             resp.raise_for_status()
             model = str(resp.json()["data"][0]["id"])
+        for words in (PROMPT_WORDS[0], PROMPT_WORDS[-1]):  # warm-up, not measured
+            await _stream(client, model, WORD * words, 2)
+        await asyncio.gather(
+            *(_stream(client, model, WORD * 8, 4) for _ in range(min(max_concurrency, 4)))
+        )
         ttft: list[tuple[int, float]] = []
         for words in PROMPT_WORDS:
             for _ in range(repeats):

@@ -48,6 +48,9 @@ class Cluster:
     scrape_interval_s: float = 15.0
     metric_delay_s: float = 0.0  # rule/adapter delay on top of the scrape's age
     sync_period_s: float = 15.0  # --horizontal-pod-autoscaler-sync-period
+    # The HPA's first sync: its clock is not the trace's (on a cluster, the controller
+    # syncs every period from when it started); 0 <= first_sync_s < sync_period_s.
+    first_sync_s: float = 0.0
     lb_delay_s: float = 1.0  # endpoint changes reach the load balancer after this long
     schedule_delay_s: float = 1.0  # pod created -> bound to a node with a free GPU
 

@@ -323,7 +323,7 @@ class _Run:
         self.desired = self.policy.initial_replicas()
         for _ in range(self.desired):
             self.create(0.0, ready=True)
-        self.push(0.0, EV_SYNC)
+        self.push(c.first_sync_s, EV_SYNC)
         self.push(c.scrape_interval_s / 2, EV_SCRAPE)
         arrivals, n, i = self.trace.arrivals, len(self.trace), 0
         batcher, heap, lb, pod_of = self.batcher, self.heap, self.lb, self.pod_of

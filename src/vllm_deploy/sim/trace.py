@@ -40,6 +40,8 @@ class Trace:
     output_tokens: list[int]
     duration_s: float
     rate_at: Callable[[float], float] | None = None  # the generating rate, when there is one
+    # A step-shaped rate (poisson, burst): ``(from t, rate)`` at t = 0 and at each change.
+    steps: tuple[tuple[float, float], ...] = ()
 
     def __len__(self) -> int:
         return len(self.arrivals)
@@ -64,6 +66,20 @@ def _params(text: str) -> dict[str, float]:
                 f"--trace parameter {key.strip()!r} has value {value!r}: expected a number"
             ) from None
     return out
+
+
+def _steps(kind: str, p: dict[str, float], duration: float) -> tuple[tuple[float, float], ...]:
+    if kind not in ("poisson", "burst"):
+        return ()
+    points = {0.0: p["rate"]}
+    if kind == "burst":
+        points[max(0.0, p["at"])] = p["rate"] * p["factor"]
+        points[max(0.0, p["at"] + p["for"])] = p["rate"]
+    out: list[tuple[float, float]] = []
+    for t, rate in sorted(points.items()):
+        if t < duration and (not out or rate != out[-1][1]):
+            out.append((t, rate))
+    return tuple(out)
 
 
 def _rate_function(kind: str, p: dict[str, float]) -> tuple[Callable[[float], float], float]:
@@ -110,7 +126,9 @@ def _generate(kind: str, p: dict[str, float], duration: float, seed: int, max_le
                 arrivals.append(t)
     prompts, outputs = _lengths(random.Random(seed + 1), len(arrivals), p, max_len)
     spec = ",".join(f"{k}={p[k]:g}" for k in _SHAPES[kind])
-    return Trace(f"{kind}:{spec}", arrivals, prompts, outputs, duration, rate_at)
+    return Trace(
+        f"{kind}:{spec}", arrivals, prompts, outputs, duration, rate_at, _steps(kind, p, duration)
+    )
 
 
 def _replay(path: Path, duration: float | None, max_len: int) -> Trace:

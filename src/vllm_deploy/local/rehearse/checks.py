@@ -222,7 +222,9 @@ def burst(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
             "no failed request", report["requests"]["failed"] == 0, report["requests"]["by_status"]
         ),
     ]
-    surge, stopped = _event(report, "burst"), _event(report, "load stopped")
+    # Open loop, the load goes back to its base rate when the burst ends: scale-in starts there.
+    surge = _event(report, "burst")
+    stopped = _event(report, "burst ended") or _event(report, "load stopped")
     sync = report.get("hpa_sync_s")
     rise = next((p[0] for p in timeline if surge and p[0] >= surge["t"] and p[1] > floor), None)
     if sync is None or surge is None or stopped is None:
@@ -244,12 +246,16 @@ def burst(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
             if b[1] < a[1] and b[0] > stopped["t"]
         ]
         earliest = stopped["t"] + scaling.scale_down_stabilisation_s - sync - 1.0
+        # A trace's burst can outlast the queue: the HPA may be back at the floor before it
+        # ends, and then there is no scale-in left to wait.
+        at_stop = next((p[1] for p in reversed(timeline) if p[0] <= stopped["t"]), None)
         checks.append(
             _check(
                 "scale-in waited for the stabilisation window",
-                bool(drops) and drops[0][0] >= earliest,
+                drops[0][0] >= earliest if drops else at_stop == floor,
                 {
                     "load_stopped_at": stopped["t"],
+                    "desired_then": at_stop,
                     "first_drop_at": drops[0][0] if drops else None,
                     "earliest_s": round(earliest, 3),
                 },

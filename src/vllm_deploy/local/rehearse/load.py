@@ -1,5 +1,10 @@
 """Streamed load for rehearsals: chat completions through a Service's port, one record each.
 
+Two ways to send: ``run`` is closed loop (a number of clients, each sending its next request
+when the last one ended); ``replay`` is open loop (each request at its arrival time, with its
+own prompt and output lengths, however many are in flight: the arrival process the capacity
+simulator reads, ``vllm_deploy.sim.trace``).
+
 Each request is a streamed ``/v1/chat/completions`` with ``stream_options.include_usage``,
 read to the end. It is **ok** when the status is 200 and the stream ends with a chunk
 carrying ``finish_reason`` and then ``data: [DONE]``; **truncated** when a 200 stream ends
@@ -13,6 +18,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +40,11 @@ class RequestRecord:
     attempts: int = 0
     ttft_s: float | None = None
     first_outcome: str = ""  # the first attempt's outcome
+    # Open loop (``replay``): when the trace sends it, and the lengths it asks for.
+    scheduled: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    completion_tokens: int | None = None  # what the stream's usage chunk reported
 
     def request_id(self, attempt: int) -> str:
         """The X-Request-Id of an attempt (1-based), which nginx's access log records."""
@@ -64,21 +75,37 @@ class Load:
         """Ends ``run`` once the requests in flight have finished (none is cut)."""
         self.stopped = True
 
-    def _body(self, index: int) -> dict[str, Any]:
-        return {"model": self.model, "stream": True, "max_tokens": self.max_tokens,
-                "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": f"rehearsal request {index}"}]}  # fmt: skip
+    def _body(self, record: RequestRecord) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": f"rehearsal request {record.index}"}],
+        }
+        if record.prompt_tokens is not None:
+            # One token per word for the simulated engine's tokenizer (the chat template
+            # adds its few role tokens); exactly ``output_tokens`` come back.
+            body["messages"][0]["content"] = "hello " * record.prompt_tokens
+        if record.output_tokens is not None:
+            body["max_tokens"], body["ignore_eos"] = record.output_tokens, True
+        return body
 
     async def _attempt(self, client: httpx.AsyncClient, record: RequestRecord) -> None:
         record.attempts += 1
         headers = {"x-request-id": record.request_id(record.attempts)}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        record.status, record.error, record.ttft_s = None, None, None
+        record.status, record.error, record.ttft_s, record.completion_tokens = (
+            None,
+            None,
+            None,
+            None,
+        )
         begin = time.monotonic()
         done = finished = False
         try:
-            async with client.stream("POST", f"{self.url}/v1/chat/completions", json=self._body(record.index),
+            async with client.stream("POST", f"{self.url}/v1/chat/completions", json=self._body(record),
                                      headers=headers, timeout=self.timeout_s) as resp:  # fmt: skip
                 record.status = resp.status_code
                 if resp.status_code != 200:
@@ -93,6 +120,8 @@ class Load:
                         done = True
                         continue
                     chunk = json.loads(data)
+                    if chunk.get("usage"):
+                        record.completion_tokens = chunk["usage"].get("completion_tokens")
                     for choice in chunk.get("choices") or []:
                         if record.ttft_s is None and (choice.get("delta") or {}).get("content"):
                             record.ttft_s = time.monotonic() - begin
@@ -104,9 +133,12 @@ class Load:
             return
         record.outcome = "ok" if done and finished else "truncated"
 
-    async def _one(self, client: httpx.AsyncClient, index: int) -> None:
-        record = RequestRecord(index=index, start=time.monotonic() - self.started)
-        self.records.append(record)
+    async def _one(
+        self, client: httpx.AsyncClient, index: int, record: RequestRecord | None = None
+    ) -> None:
+        if record is None:
+            record = RequestRecord(index=index, start=time.monotonic() - self.started)
+            self.records.append(record)
         self.in_flight += 1
         try:
             for attempt in range(self.retries + 1):
@@ -145,6 +177,38 @@ class Load:
                     await self._one(client, next(counter))
 
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
+
+    async def replay(
+        self,
+        arrivals: Sequence[float],
+        prompt_tokens: Sequence[int],
+        output_tokens: Sequence[int],
+        offset_s: float = 0.0,
+    ) -> None:
+        """Open loop: request ``i`` is sent ``offset_s + arrivals[i]`` seconds after the load
+        began (its ``scheduled`` time), asking for its prompt and output lengths, whatever is
+        in flight; returns when every request has ended (or when ``stop`` is called, after
+        those in flight)."""
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        tasks: list[asyncio.Task[None]] = []
+        async with httpx.AsyncClient(limits=limits) as client:
+            for at, prompt, output in zip(arrivals, prompt_tokens, output_tokens, strict=True):
+                due = self.started + offset_s + at
+                if (delay := due - time.monotonic()) > 0:
+                    await asyncio.sleep(delay)
+                if self.stopped:
+                    break
+                now = time.monotonic() - self.started
+                record = RequestRecord(
+                    index=len(self.records),
+                    start=now,
+                    prompt_tokens=prompt,
+                    output_tokens=output,
+                    scheduled=round(offset_s + at, 6),
+                )
+                self.records.append(record)
+                tasks.append(asyncio.create_task(self._one(client, record.index, record)))
+            await asyncio.gather(*tasks)
 
 
 def summarise(records: list[RequestRecord]) -> dict[str, Any]:

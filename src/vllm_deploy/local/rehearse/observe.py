@@ -1,14 +1,18 @@
 """What a rehearsal sees of the cluster, through the official client (not the stand-in's own
-store): every pod's life from a watch, and the Deployment's desired and ready replicas."""
+store): every pod's life from a watch, the Deployment's desired and ready replicas, and what
+its HPA last measured."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client, watch
+
+from vllm_deploy.autoscale.quantity import QuantityError, milli
 
 __all__ = ["ClusterObserver", "PodLife"]
 
@@ -27,8 +31,9 @@ class PodLife:
     started: float | None = None
     ready: float | None = None
     ready_transitions: list[float] = field(default_factory=list)  # each time it became Ready
-    # Each time a watch event showed it no longer Ready, when the event arrived (sub-second,
-    # unlike the condition's whole-second lastTransitionTime).
+    # Each time a watch event showed it Ready, or no longer Ready, when the event arrived
+    # (sub-second, unlike the condition's whole-second lastTransitionTime).
+    ready_seen: list[float] = field(default_factory=list)
     unready_seen: list[float] = field(default_factory=list)
     is_ready: bool = False
     container_starts: list[float] = field(default_factory=list)  # each run of the container
@@ -62,6 +67,10 @@ class ClusterObserver:
     begin: float = field(default_factory=time.time)
     pods: dict[str, PodLife] = field(default_factory=dict)
     timeline: list[list[float]] = field(default_factory=list)
+    # [t, the HPA's first metric as its status reports it (per pod), its desired replicas]
+    # whenever either changed: the HPA writes its status at a sync when something changed.
+    hpa_timeline: list[list[float | None]] = field(default_factory=list)
+    listed: threading.Event = field(default_factory=threading.Event)  # the first pod list is in
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -94,6 +103,7 @@ class ClusterObserver:
                     for pod in listed.items:
                         self._record("ADDED", pod)
                     version = (listed.metadata.resource_version if listed.metadata else None) or ""
+                    self.listed.set()
                 w = watch.Watch()
                 for event in w.stream(core.list_namespaced_pod, self.namespace, label_selector=self.selector,
                                       resource_version=version, timeout_seconds=2):  # fmt: skip
@@ -116,8 +126,9 @@ class ClusterObserver:
         life.ip = status.pod_ip or life.ip
         life.started = life.started or self._t(self._ts(status.start_time))
         now_ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
-        if life.is_ready and not now_ready:
-            life.unready_seen.append(round(time.time() - self.begin, 3))
+        if life.is_ready != now_ready:
+            seen = life.ready_seen if now_ready else life.unready_seen
+            seen.append(round(time.time() - self.begin, 3))
         life.is_ready = now_ready
         for cond in status.conditions or []:
             if cond.type == "Ready" and cond.status == "True":
@@ -150,6 +161,7 @@ class ClusterObserver:
 
     def _sample_replicas(self) -> None:
         apps = client.AppsV1Api(self.api)
+        hpas: client.AutoscalingV2Api | None = client.AutoscalingV2Api(self.api)
         while not self._stop.is_set():
             try:
                 d = apps.read_namespaced_deployment(self.deployment, self.namespace)
@@ -160,7 +172,30 @@ class ClusterObserver:
                     self.timeline.append(point)
             except client.ApiException:
                 pass
+            try:
+                if hpas is not None:
+                    self._sample_hpa(hpas)
+            except client.ApiException as exc:
+                if exc.status == 404:  # a fixed fleet: no HPA
+                    hpas = None
             self._stop.wait(0.5)
+
+    def _sample_hpa(self, hpas: client.AutoscalingV2Api) -> None:
+        hpa = hpas.read_namespaced_horizontal_pod_autoscaler(self.deployment, self.namespace)
+        status = hpa.status
+        if status is None:
+            return
+        current = None
+        for metric in status.current_metrics or []:
+            source = getattr(metric, str(metric.type).lower(), None)
+            value = source.current.average_value if source and source.current else None
+            if value is not None:
+                with contextlib.suppress(QuantityError):
+                    current = milli(value) / 1000
+                break
+        point = [round(time.time() - self.begin, 2), current, status.desired_replicas]
+        if not self.hpa_timeline or self.hpa_timeline[-1][1:] != point[1:]:
+            self.hpa_timeline.append(point)
 
     def events(self, pod: str, limit: int = 30) -> list[dict[str, Any]]:
         """The pod's Events (the kubelet's and the scheduler's), oldest first."""

@@ -31,6 +31,7 @@ from vllm_deploy.local.rehearse.observe import ClusterObserver
 from vllm_deploy.local.rehearse.scenarios import SCENARIOS, ScenarioContext
 from vllm_deploy.render import render
 from vllm_deploy.render.common import HTTP_PORT, selector_labels
+from vllm_deploy.sim.trace import Trace
 from vllm_deploy.spec import DeploymentSpec
 
 __all__ = ["RehearsalOptions", "rehearse"]
@@ -54,6 +55,7 @@ class RehearsalOptions:
     burst_s: float = 60.0
     settle_s: float = 180.0
     timeout_s: float = 300.0
+    trace: Trace | None = None  # burst: open-loop arrivals (vllm_deploy.sim.trace)
 
 
 def fixed_fleet(spec: DeploymentSpec, replicas: int) -> DeploymentSpec:
@@ -165,6 +167,8 @@ async def rehearse(options: RehearsalOptions) -> dict[str, Any]:
         raise ValueError(
             f"scenario has value {options.scenario!r}: expected one of {sorted(SCENARIOS)}"
         )
+    if options.trace is not None and options.scenario != "burst":
+        raise ValueError(f"a trace drives the burst scenario only, not {options.scenario!r}")
     spec = options.spec if options.replicas is None else fixed_fleet(options.spec, options.replicas)
     nodes = options.nodes or needed_nodes(spec, options.scenario, options.gpus_per_node)
     async with AsyncExitStack() as stack:
@@ -236,6 +240,8 @@ async def _run(
     started = load.started_wall
     observer = ClusterObserver(api, ns, app, selector, begin=started)
     observer.start()
+    # A scenario acts on the pods it sees: not before the observer has listed them.
+    await asyncio.to_thread(observer.listed.wait, 30)
     ctx = ScenarioContext(
         spec,
         load,
@@ -247,6 +253,7 @@ async def _run(
         wait_rollout,
         burst_s=options.burst_s,
         settle_s=options.settle_s,
+        trace=options.trace,
     )
     try:
         await SCENARIOS[options.scenario](ctx)
@@ -264,12 +271,21 @@ async def _run(
     report = {
         "scenario": options.scenario, "started": started, "duration_s": round(time.time() - started, 2),
         "spec": spec.name, "timings": _timings(spec),
-        "requests": summarise(load.records),
+        "requests": summarise(load.records), "records": [r.as_dict() for r in load.records],
         "pods": sorted(pods, key=lambda p: (p["created"] or 0, p["name"])),
-        "replicas_timeline": observer.timeline, "events": ctx.events,
+        "replicas_timeline": observer.timeline, "hpa_timeline": observer.hpa_timeline,
+        "events": ctx.events,
         "nginx_access_log": info["nginx_access_log"], "logs": info["logs"],
         "nginx": _nginx(Path(info["nginx_access_log"]), listener, started),
     }  # fmt: skip
+    if options.trace is not None:
+        trace = options.trace
+        report["trace"] = {
+            "name": trace.name,
+            "requests": len(trace),
+            "duration_s": trace.duration_s,
+            "steps": trace.steps,
+        }
     if options.kubeconfig is None:  # the cluster this run started: its timings are known
         report["hpa_sync_s"], report["scrape_interval_s"] = options.hpa_sync_s, 1.0
     nodes = (await asyncio.to_thread(core.list_node)).items

@@ -6,6 +6,9 @@
 - ``stall``: one pod's engine hangs (the simulated engine's ``hang`` fault, set from inside
   the pod); liveness restarts it.
 - ``burst``: load steps up ``burst_factor`` times, then stops; the HPA scales out and in.
+  With a trace (``vllm_deploy.sim.trace``, the one ``vllm-deploy simulate`` reads), the load
+  is open loop instead: each request at its arrival time, with its lengths; the trace's rate
+  steps are noted as ``base load``, ``burst`` and ``burst ended``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import httpx
 
 from vllm_deploy.local.rehearse.load import Load
 from vllm_deploy.local.rehearse.observe import ClusterObserver
+from vllm_deploy.sim.trace import Trace
 from vllm_deploy.spec import DeploymentSpec
 
 __all__ = ["SCENARIOS", "ScenarioContext"]
@@ -42,12 +46,13 @@ class ScenarioContext:
     burst_factor: int = 5
     burst_s: float = 30.0
     settle_s: float = 60.0
+    trace: Trace | None = None  # burst: open-loop arrivals instead of closed-loop clients
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def note(self, what: str, **details: Any) -> None:
-        self.events.append(
-            {"t": round(time.monotonic() - self.load.started, 3), "event": what, **details}
-        )
+    def note(self, what: str, at: float | None = None, **details: Any) -> None:
+        """Records an event now, or at ``at`` (seconds since the load began)."""
+        t = time.monotonic() - self.load.started if at is None else at
+        self.events.append({"t": round(t, 3), "event": what, **details})
 
 
 async def _when(ctx: ScenarioContext, share: float) -> None:
@@ -113,13 +118,43 @@ async def stall(ctx: ScenarioContext) -> None:
     await asyncio.gather(ctx.load.run(ctx.requests, ctx.concurrency), act())
 
 
+async def _replay(ctx: ScenarioContext, trace: Trace) -> None:
+    """The trace open loop from now; its rate steps noted at their times."""
+    load = ctx.load
+    offset = round(time.monotonic() - load.started + 0.5, 3)  # t = 0 of the trace
+    ctx.note("trace", at=offset, name=trace.name, requests=len(trace), duration_s=trace.duration_s)
+
+    async def steps() -> None:
+        previous: float | None = None
+        for t, rate in trace.steps:
+            await asyncio.sleep(max(0.0, load.started + offset + t - time.monotonic()))
+            what = (
+                "base load" if previous is None else "burst" if rate > previous else "burst ended"
+            )
+            ctx.note(what, at=offset + t, rate=rate)
+            previous = rate
+
+    # The trace's last phase runs to its end, even when its last request comes earlier.
+    async def until_the_end() -> None:
+        await asyncio.sleep(max(0.0, load.started + offset + trace.duration_s - time.monotonic()))
+
+    await asyncio.gather(
+        load.replay(trace.arrivals, trace.prompt_tokens, trace.output_tokens, offset),
+        steps(),
+        until_the_end(),
+    )
+
+
 async def burst(ctx: ScenarioContext) -> None:
-    base = ctx.concurrency
-    quiet = ctx.settle_s / 4
-    ctx.note("base load", concurrency=base)
-    await ctx.load.run(concurrency=base, duration_s=quiet)
-    ctx.note("burst", concurrency=base * ctx.burst_factor)
-    await ctx.load.run(concurrency=base * ctx.burst_factor, duration_s=ctx.burst_s)
+    if ctx.trace is not None:
+        await _replay(ctx, ctx.trace)
+    else:
+        base = ctx.concurrency
+        quiet = ctx.settle_s / 4
+        ctx.note("base load", concurrency=base)
+        await ctx.load.run(concurrency=base, duration_s=quiet)
+        ctx.note("burst", concurrency=base * ctx.burst_factor)
+        await ctx.load.run(concurrency=base * ctx.burst_factor, duration_s=ctx.burst_s)
     ctx.note("load stopped")
     # Until the replicas are back at the minimum, or settle_s.
     floor = ctx.spec.autoscaling.min_replicas
