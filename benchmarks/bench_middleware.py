@@ -7,7 +7,11 @@ machine's speed hits all alike. Workloads: non-streamed 1-token requests and str
 p50 and p99 latency and the server's CPU time per request (from /proc), then each
 variant's difference to the bare engine.
 
+Each round starts with the next variant, so none always runs first; after the table, the
+median of the per-round ratios (variant / off, same round) is a second, drift-free view.
+
 Usage: python benchmarks/bench_middleware.py [--rounds 5] [--seconds 2.5]
+       [--workload "1 token"] [--only-concurrency 8] [--pin]
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import statistics
 from loadgen import Point, closed_loop
 from vllm_deploy.harness import ServerProcess
 
-ZERO = ["--engine", "simulated", "--model", "sim", "--sim-ttft-ms", "0", "--sim-itl-ms", "0",
-        "--sim-prefill-ms-per-token", "0", "--max-num-seqs", "64"]  # fmt: skip
+ZERO = [  # the simulated engine with every latency at 0: the middleware's worst case
+    *("--engine", "simulated", "--model", "sim", "--max-num-seqs", "64"),
+    *("--sim-ttft-ms", "0", "--sim-itl-ms", "0", "--sim-prefill-ms-per-token", "0"),
+]
 WORKLOADS = {
     "1 token": {"prompt": "x", "max_tokens": 1},
     "streamed 64 tokens": {"prompt": "x", "max_tokens": 64, "ignore_eos": True, "stream": True},
@@ -47,8 +53,11 @@ def _run(
 
 
 def _median(points: list[Point], pick: str) -> float:
-    values = {"rps": [p.rps for p in points], "p50": [p.percentile_ms(0.5) for p in points],
-              "p99": [p.percentile_ms(0.99) for p in points]}[pick]  # fmt: skip
+    values = {
+        "rps": [p.rps for p in points],
+        "p50": [p.percentile_ms(0.5) for p in points],
+        "p99": [p.percentile_ms(0.99) for p in points],
+    }[pick]
     return statistics.median(values)
 
 
@@ -66,6 +75,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--workload",
+        action="append",
+        choices=sorted(WORKLOADS),
+        help="only these workloads (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--only-concurrency",
+        type=int,
+        action="append",
+        help="only these concurrencies (repeatable; default: 1 and --concurrency)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on the first CPU, the load generator on the second (Linux)",
+    )
     opts = parser.parse_args()
     print(f"# middleware cost: {opts.rounds} alternating rounds x {opts.seconds:.1f} s\n")
     print(
@@ -76,28 +102,53 @@ def main() -> None:
         label: ServerProcess([*ZERO, *args], env=env).start()
         for label, (args, env) in VARIANTS.items()
     }
+    if opts.pin:  # the servers on CPU 0 (one at a time runs), the load generator on CPU 1
+        for server in servers.values():
+            assert server.proc is not None
+            os.sched_setaffinity(server.proc.pid, {0})
+        os.sched_setaffinity(0, {1})
     try:
         for name, body in WORKLOADS.items():
-            for concurrency in (1, opts.concurrency):
+            if opts.workload and name not in opts.workload:
+                continue
+            for concurrency in opts.only_concurrency or (1, opts.concurrency):
                 points: dict[str, list[Point]] = {label: [] for label in servers}
                 cpu: dict[str, list[float]] = {label: [] for label in servers}
-                for _ in range(opts.rounds):
-                    for label, server in servers.items():
-                        point, cpu_us = _run(server, body, concurrency, opts.seconds)
+                labels = list(servers)
+                for r in range(opts.rounds):
+                    # Each round starts with the next variant: no variant always runs first.
+                    for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+                        point, cpu_us = _run(servers[label], body, concurrency, opts.seconds)
                         points[label].append(point)
                         cpu[label].append(cpu_us)
                 for label, pts in points.items():
-                    print(f"| {name} | {concurrency} | {label} | {_median(pts, 'rps'):.0f} | "
-                          f"{_median(pts, 'p50'):.3f} | {_median(pts, 'p99'):.3f} | "
-                          f"{statistics.median(cpu[label]):.0f} |")  # fmt: skip
+                    print(
+                        f"| {name} | {concurrency} | {label} | {_median(pts, 'rps'):.0f} | "
+                        f"{_median(pts, 'p50'):.3f} | {_median(pts, 'p99'):.3f} | "
+                        f"{statistics.median(cpu[label]):.0f} |"
+                    )
                 base_rps, base_p50 = _median(points["off"], "rps"), _median(points["off"], "p50")
                 base_cpu = statistics.median(cpu["off"])
                 for label in list(servers)[1:]:
                     loss = 1 - _median(points[label], "rps") / base_rps
                     added = _median(points[label], "p50") - base_p50
                     extra_cpu = statistics.median(cpu[label]) - base_cpu
-                    print(f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} | {added:+.3f} | | "
-                          f"{extra_cpu:+.0f} |", flush=True)  # fmt: skip
+                    print(
+                        f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} | {added:+.3f} | | "
+                        f"{extra_cpu:+.0f} |",
+                        flush=True,
+                    )
+                for label in list(servers)[1:]:
+                    # Within a round the variants ran back to back: a drift-free second view.
+                    ratios = [
+                        p.rps / o.rps for p, o in zip(points[label], points["off"], strict=True)
+                    ]
+                    print(
+                        f"# {name}, concurrency {concurrency}, {label}: median of per-round "
+                        f"requests/s ratios to off {statistics.median(ratios):.3f} "
+                        f"(range {min(ratios):.3f} to {max(ratios):.3f})",
+                        flush=True,
+                    )
     finally:
         for server in servers.values():
             server.terminate()

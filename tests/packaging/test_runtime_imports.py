@@ -151,3 +151,24 @@ def test_validating_manifests_loads_no_web_framework_or_tracing_sdk() -> None:
     assert not _ours(loaded, "vllm_deploy.engines") | _ours(loaded, "vllm_deploy.runtime")
     loaded = _imported_after(["vllm_deploy.validate", "vllm_deploy.render"])
     assert not _ours(loaded, "fastapi") | _ours(loaded, "opentelemetry.sdk")
+
+
+def test_the_validate_command_loads_no_web_framework_or_tracing_sdk() -> None:
+    """`vllm-deploy validate` as users run it: the CLI, then the command over real manifests."""
+    script = (
+        "import json, sys\n"
+        "from vllm_deploy.cli import app\n"
+        "try:\n"
+        f"    app(['validate', {str(ROOT / 'deploy' / 'examples' / 'dev')!r}])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.splitlines()[0].endswith(": valid")
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert "vllm_deploy.validate.policies" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("fastapi", "starlette", "uvicorn")}
+    assert not _ours(loaded, "opentelemetry.sdk") | _ours(loaded, "vllm_deploy.engines")

@@ -8,12 +8,12 @@ served to the pod itself. The same holds for a bare engine (``serve --no-middlew
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
 from prometheus_client import CollectorRegistry
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -30,18 +30,26 @@ SETTINGS = MiddlewareSettings(admin_token=TOKEN, api_key=KEY)
 INSIDE = {ADMIN_TOKEN_HEADER.decode(): TOKEN, "authorization": f"Bearer {KEY}"}
 
 
-def _engine_app() -> ASGIApp:
-    return build_app(ServeConfig(engine="simulated", model="m"), ENGINES["simulated"])
+def _engine_app(engine: str = "simulated", model: str = "m") -> ASGIApp:
+    return build_app(ServeConfig(engine=engine, model=model), ENGINES[engine])
+
+
+def _admin_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every route an app serves under /admin/, mounted apps included."""
+    found: list[tuple[str, str]] = []
+    for route in routes:
+        path = prefix + str(getattr(route, "path", ""))
+        if isinstance(route, Mount):
+            found += _admin_routes(route.routes, path)
+        elif isinstance(route, Route) and path.startswith(ADMIN_PREFIX):
+            found += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
+        else:  # a WebSocket route or an unknown kind under /admin/ would go untested
+            assert not path.startswith(ADMIN_PREFIX), f"untested admin route {route!r}"
+    return found
 
 
 def _engine_admin_routes() -> list[tuple[str, str]]:
-    app = _engine_app()
-    return [
-        (method, route.path)
-        for route in app.router.routes  # type: ignore[attr-defined]
-        if isinstance(route, Route) and route.path.startswith(ADMIN_PREFIX)
-        for method in sorted(route.methods or ()) if method != "HEAD"
-    ]  # fmt: skip
+    return _admin_routes(_engine_app().router.routes)  # type: ignore[attr-defined]
 
 
 def _middleware_admin_routes() -> list[tuple[str, str]]:
@@ -56,6 +64,16 @@ ALL_ROUTES = _middleware_admin_routes() + ENGINE_ROUTES
 def test_discovery_finds_every_known_admin_route() -> None:
     assert {path for _, path in ALL_ROUTES} == ADMIN_PATHS | {SIM_FAULTS_PATH}
     assert all(route_label(path) == path for _, path in ALL_ROUTES)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_every_engine_serves_only_the_admin_routes_tested_here(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    """The routes above come from the simulated engine; no other engine may add its own."""
+    model = str(request.getfixturevalue("tiny_model")) if engine == "reference" else "m"
+    app = _engine_app(engine, model)
+    assert set(_admin_routes(app.router.routes)) <= set(ENGINE_ROUTES)  # type: ignore[attr-defined]
 
 
 @contextmanager

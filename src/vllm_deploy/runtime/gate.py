@@ -49,7 +49,14 @@ class Gate:
         self._keys = keys
 
     def check(self, scope: Scope, in_flight: int) -> Refusal | None:
-        admin = admin_scope(scope)
+        return self.check_request(scope, in_flight, header(scope, b"authorization"))
+
+    def check_request(
+        self, scope: Scope, in_flight: int, authorization: bytes | None, admin: bool | None = None
+    ) -> Refusal | None:
+        """``check``, with the Authorization header (and whether the path is an admin one)
+        already known: the middleware's hot path."""
+        admin = admin_scope(scope) if admin is None else admin
         if admin and not self.from_inside(scope):
             return Refusal(
                 403,
@@ -58,7 +65,7 @@ class Gate:
                 "PermissionDeniedError",
                 "forbidden",
             )
-        if not self._keys.allows(header(scope, b"authorization")):
+        if not self._keys.allows(authorization):
             return Refusal(
                 401,
                 "Invalid or missing API key (send 'Authorization: Bearer <key>').",

@@ -14,18 +14,17 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from random import getrandbits
 
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vllm_deploy.contract import GENERATION_PATHS, OPEN_PATHS
-from vllm_deploy.runtime.access_log import ACCESS_LOGGER, ResponseObserver
+from vllm_deploy.runtime.access_log import ACCESS_LOGGER, AccessLog, ResponseObserver
 from vllm_deploy.runtime.asgi import header, send_error
 from vllm_deploy.runtime.auth import ApiKeys
 from vllm_deploy.runtime.cors import CorsRefusals
@@ -34,11 +33,18 @@ from vllm_deploy.runtime.lifecycle import Lifecycle
 from vllm_deploy.runtime.metrics import MiddlewareMetrics, route_label
 from vllm_deploy.runtime.probes import Probes
 from vllm_deploy.runtime.settings import MiddlewareSettings, load_settings
-from vllm_deploy.runtime.tracing import extract_context, make_tracer_provider
+from vllm_deploy.runtime.tracing import (
+    extract_context,
+    make_tracer_provider,
+    records,
+    unrecorded_ids,
+)
 
 __all__ = ["ProductionMiddleware"]
 
 _REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
+# The request headers the hot path reads, found in one pass (the first of each, as `header`).
+_WANTED = frozenset({b"x-request-id", b"authorization", b"traceparent", b"x-forwarded-for"})
 _GENERATION_TOKENS = "vllm:generation_tokens_total"
 # vLLM's sleep mode: {sleep_state="awake"} is 0 while the engine sleeps (vllm/v1/metrics/loggers.py).
 _SLEEP_STATE = "vllm:engine_sleep_state"
@@ -75,6 +81,14 @@ def _sleep_reader(registry: CollectorRegistry) -> Callable[[], bool]:
     return sleeping
 
 
+def _wanted_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for key, value in headers:
+        if key in _WANTED or (key := key.lower()) in _WANTED:
+            found.setdefault(key, value)
+    return found
+
+
 async def _send_refusal(refusal: Refusal, send: Send) -> None:
     await send_error(send, refusal.status, refusal.message, refusal.err_type, list(refusal.headers))
 
@@ -102,6 +116,7 @@ class ProductionMiddleware:
         self._gate = Gate(self.settings, self.keys)
         # The access log follows VLLMDEPLOY_LOG_LEVEL inside vLLM too (WARNING turns it off).
         ACCESS_LOGGER.setLevel(self.settings.log_level)
+        self._access_log = AccessLog(ACCESS_LOGGER)
         if self.keys.enabled:
             logger.info("authentication: %d API keys", len(self.keys))
         else:
@@ -113,6 +128,7 @@ class ProductionMiddleware:
         )
         self._provider = tracer_provider if tracer_provider is not None else make_tracer_provider()
         self._tracer = self._provider.get_tracer("vllm_deploy.runtime")
+        self._records = records(self._provider)
         self._clock = clock
         probes = Probes(app, self.lifecycle, self.settings, _sleep_reader(registry))
         self._cors = CorsRefusals(app)
@@ -183,91 +199,116 @@ class ProductionMiddleware:
             await call(observe)
         finally:
             self.metrics.observe_request(route_label(scope["path"]), observer.status or 500, None)
-            if self.settings.log_probes:
-                self._log(scope, observer, start, request_id=None, trace=("", ""))
+            if self.settings.log_probes and ACCESS_LOGGER.isEnabledFor(logging.INFO):
+                self._log(scope, observer, start, None, ("", ""), header(scope, b"x-forwarded-for"))
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start, observer = self._clock(), ResponseObserver()
-        given = header(scope, b"x-request-id")
+        """Everything but probes and scrapes: the gate, then an admin route or the engine.
+
+        The hot path: one pass over the request headers, ids without the tracing SDK unless
+        spans are exported, the response read for tokens without parsing it whole.
+        """
+        clock, lifecycle = self._clock, self.lifecycle
+        start = clock()
+        wanted = _wanted_headers(scope["headers"])
+        given = wanted.get(b"x-request-id")
         if given is not None and _REQUEST_ID.fullmatch(given):
             request_id = given.decode()
         else:  # the engine must see the id we log (vLLM uses it as its request id)
-            request_id = uuid.uuid4().hex
-            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-request-id"]
+            request_id = f"{getrandbits(128):032x}"
+            headers = scope["headers"]
+            if given is not None:
+                headers = [(k, v) for k, v in headers if k.lower() != b"x-request-id"]
             scope = {**scope, "headers": [*headers, (b"x-request-id", request_id.encode())]}
-        route = route_label(scope["path"])
-        progress = scope["path"] in GENERATION_PATHS
-        # Span names stay few: unknown paths are "other" (the path is an attribute).
-        span_name = f"{scope['method']} {route}"
-        # Not made the current span: nothing below us reads it, and attaching costs time.
-        span = self._tracer.start_span(
-            span_name, context=extract_context(scope["headers"]), kind=SpanKind.SERVER,
-            attributes={"http.request.method": scope["method"], "url.path": scope["path"],
-                        "http.request.id": request_id},
-        )  # fmt: skip
-        ctx = span.get_span_context()
-        trace_id, span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
-        traceparent = f"00-{trace_id}-{span_id}-{int(ctx.trace_flags):02x}".encode()
-        extra = [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent)]
+        path: str = scope["path"]
+        route = route_label(path)
+        span: Span | None = None
+        if self._records:
+            # Span names stay few: unknown paths are "other" (the path is an attribute).
+            # Not made the current span: nothing below us reads it, and attaching costs time.
+            span = self._tracer.start_span(
+                f"{scope['method']} {route}",
+                context=extract_context(scope["headers"]),
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": scope["method"],
+                    "url.path": path,
+                    "http.request.id": request_id,
+                },
+            )
+            ctx = span.get_span_context()
+            trace_id, span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+            flags = int(ctx.trace_flags)
+        else:
+            trace_id, span_id = unrecorded_ids(wanted.get(b"traceparent"))
+            flags = 0
+        traceparent = f"00-{trace_id}-{span_id}-{flags:02x}".encode()
+        extra = ((b"x-request-id", request_id.encode()), (b"traceparent", traceparent))
+        logged = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        observer = ResponseObserver(read_tokens=logged)  # tokens and model: for the log only
+        progress = path in GENERATION_PATHS
 
         async def observe(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":
+                body = message.get("body")
+                if body:
+                    if observer.first_byte_at is None:
+                        observer.first_byte_at = clock()
+                    observer.on_body(body)
+                    if progress:
+                        lifecycle.progress()
+            elif message["type"] == "http.response.start":
                 observer.on_start(message)
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            elif message["type"] == "http.response.body" and message.get("body"):
-                if observer.first_byte_at is None:
-                    observer.first_byte_at = self._clock()
-                observer.on_body(message["body"])
-                if progress:
-                    self.lifecycle.progress()
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         try:
-            await self._dispatch(scope, receive, observe)
+            admin_path = admin_scope(scope)
+            refusal = self._gate.check_request(
+                scope, lifecycle.in_flight, wanted.get(b"authorization"), admin_path
+            )
+            if refusal is not None:
+                self.metrics.rejections.labels(refusal.reason).inc()
+                await self._cors.send(scope, receive, observe, partial(_send_refusal, refusal))
+            elif (admin := self._admin.get(path)) is not None:
+                await admin(scope, observe)
+            elif admin_path:  # an engine's admin route: past the gate, not client work
+                await self.app(scope, receive, observe)
+            else:  # the engine serves it, counted in flight (admission, drain, watchdog)
+                lifecycle.request_started()
+                try:
+                    await self.app(scope, receive, observe)
+                finally:
+                    lifecycle.request_finished()
         finally:
             observer.finish()
             status = observer.status or 500  # the app failed before answering
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            span.end()
-            self.metrics.observe_request(route, status, self._clock() - start)
-            self._log(scope, observer, start, request_id, (trace_id, span_id))
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal: Refusal | None = self._gate.check(scope, self.lifecycle.in_flight)
-        if refusal is not None:
-            self.metrics.rejections.labels(refusal.reason).inc()
-            await self._cors.send(scope, receive, send, partial(_send_refusal, refusal))
-            return
-        if (admin := self._admin.get(scope["path"])) is not None:
-            await admin(scope, send)
-        elif admin_scope(scope):  # an engine's own admin route: past the gate, not client work
-            await self.app(scope, receive, send)
-        else:
-            await self._in_flight(scope, receive, send)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end()
+            self.metrics.observe_request(route, status, clock() - start)
+            if logged:
+                forwarded = wanted.get(b"x-forwarded-for")
+                self._log(scope, observer, start, request_id, (trace_id, span_id), forwarded)
 
     def _log(
-        self, scope: Scope, observer: ResponseObserver, start: float, request_id: str | None,
+        self,
+        scope: Scope,
+        observer: ResponseObserver,
+        start: float,
+        request_id: str | None,
         trace: tuple[str, str],
-    ) -> None:  # fmt: skip
-        end = self._clock()
-        client = scope.get("client")
-        fields: dict[str, Any] = {
-            "request_id": request_id, "trace_id": trace[0] or None, "span_id": trace[1] or None,
-            "method": scope["method"], "path": scope["path"], "status": observer.status or 500,
-            "duration_ms": round((end - start) * 1000, 3),
-            "ttfb_ms": None if observer.first_byte_at is None
-            else round((observer.first_byte_at - start) * 1000, 3),
-            "prompt_tokens": observer.prompt_tokens, "completion_tokens": observer.completion_tokens,
-            "model": observer.model, "client": f"{client[0]}:{client[1]}" if client else None,
-        }  # fmt: skip
-        forwarded = header(scope, b"x-forwarded-for")
-        if forwarded:
-            fields["forwarded_for"] = forwarded.decode("latin-1")
-        if ACCESS_LOGGER.isEnabledFor(logging.INFO):
-            # makeRecord + handle is logger.info without the caller lookup (a stack walk).
-            record = ACCESS_LOGGER.makeRecord(
-                ACCESS_LOGGER.name, logging.INFO, __file__, 0, "request", (), None, extra=fields
-            )
-            ACCESS_LOGGER.handle(record)
+        forwarded: bytes | None = None,
+    ) -> None:
+        self._access_log.write(
+            scope,
+            observer,
+            start,
+            self._clock(),
+            request_id,
+            trace[0] or None,
+            trace[1] or None,
+            forwarded.decode("latin-1") if forwarded else None,
+        )

@@ -1,0 +1,167 @@
+"""The access log's fast paths give what the plain ones would: same lines, same tokens, same times."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from vllm_deploy.runtime.access_log import AccessLog, ResponseObserver
+from vllm_deploy.runtime.logs import JsonFormatter, UtcTime
+
+
+def _observer(**values: Any) -> ResponseObserver:
+    observer = ResponseObserver()
+    for name, value in values.items():
+        setattr(observer, name, value)
+    return observer
+
+
+SCOPE = {"method": "POST", "path": "/v1/chat/completions/\u00e9", "client": ("127.0.0.1", 5000)}
+CASES = [  # (scope, observer, start, end, request_id, trace_id, span_id, forwarded)
+    (
+        SCOPE,
+        _observer(
+            status=200,
+            first_byte_at=10.00325,
+            model="m\u00e9",
+            prompt_tokens=7,
+            completion_tokens=16,
+        ),
+        10.0,
+        10.0125,
+        'r-"1"',
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+        "10.0.0.1, 10.0.0.2",
+    ),
+    ({**SCOPE, "client": None}, _observer(), 1.0, 1.5, None, None, None, None),
+]
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("vllm_deploy.test_access")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger
+    logger.handlers.clear()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_direct_line_is_the_formatters_line(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, case: tuple[Any, ...]
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1764559876.123456)
+    direct, formatted = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(direct)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    AccessLog(logger).write(*case)
+    handler.setStream(formatted)
+    handler.addFilter(lambda record: True)  # a filter: the record path
+    AccessLog(logger).write(*case)
+    assert direct.getvalue() == formatted.getvalue()  # byte for byte
+    line = json.loads(direct.getvalue())
+    assert list(line) == ["time", "level", "logger", "message", *AccessLog.fields(*case)]
+    assert line["time"] == "2025-12-01T03:31:16.123456+00:00" and line["message"] == "request"
+
+
+def test_other_configurations_get_a_record(logger: logging.Logger) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    AccessLog(logger).write(*CASES[0])
+    assert records and records[0].getMessage() == "request"
+    assert records[0].status == 200 and records[0].forwarded_for == "10.0.0.1, 10.0.0.2"  # type: ignore[attr-defined]
+
+
+def test_the_time_is_datetimes_isoformat() -> None:
+    utc = UtcTime()
+    rng = random.Random(7)
+    stamps = [rng.uniform(1.6e9, 1.9e9) for _ in range(20000)]
+    stamps += [int(t) + frac for t in stamps[:200] for frac in (0.9999995, 0.9999996, 5e-7, 1.5e-6)]
+    for t in stamps:
+        assert utc(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
+
+
+def _observe(chunks: list[bytes], ctype: bytes = b"application/json") -> ResponseObserver:
+    observer = ResponseObserver()
+    observer.on_start({"status": 200, "headers": [(b"content-type", ctype)]})
+    for chunk in chunks:
+        observer.on_body(chunk)
+    observer.finish()
+    return observer
+
+
+BODIES = [
+    {
+        "id": "c",
+        "model": "m",
+        "choices": [{"text": 'say "usage":{"prompt_tokens": 99} "model":"x"'}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    },
+    {
+        "id": "c",
+        "model": "m" * 2000,
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+        "prompt_logprobs": [{"1": {"logprob": -0.5}}] * 3000,
+    },
+    {"object": "response", "model": "mod\u00e8le", "output": [], "usage": None},
+    {"error": {"message": "bad", "type": "BadRequestError", "code": 400}},
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_tokens_and_model_are_what_parsing_the_body_gives(
+    body: dict[str, Any], pieces: int
+) -> None:
+    raw = json.dumps(body).encode()
+    size = len(raw) // pieces + 1
+    observer = _observe([raw[i : i + size] for i in range(0, len(raw), size)])
+    usage = body.get("usage") or {}
+    assert observer.model == body.get("model")
+    assert (observer.prompt_tokens, observer.completion_tokens) == (
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+    )
+
+
+def test_a_stream_reports_the_usage_of_its_last_event() -> None:
+    events = [
+        {"model": "m", "choices": [{"text": "usage"}]},
+        {"model": "m", "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 5}},
+    ]
+    chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+    observer = _observe(chunks, b"text/event-stream")
+    assert (observer.model, observer.prompt_tokens, observer.completion_tokens) == ("m", 2, 5)
+
+
+def test_without_the_access_log_the_body_is_not_read() -> None:
+    observer = ResponseObserver(read_tokens=False)
+    observer.on_start({"status": 201, "headers": [(b"content-type", b"application/json")]})
+    observer.on_body(json.dumps(BODIES[0]).encode())
+    observer.finish()
+    assert (observer.status, observer.model, observer.prompt_tokens) == (201, None, None)
+
+
+def test_a_disabled_logger_writes_nothing(logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.disabled = True  # what dictConfig's disable_existing_loggers does
+    try:
+        AccessLog(logger).write(*CASES[0])
+    finally:
+        logger.disabled = False
+    assert stream.getvalue() == ""
