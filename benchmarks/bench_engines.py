@@ -105,7 +105,8 @@ def main() -> None:
     )
 
     print(
-        "\n| engine | requests | concurrency | errors | output tokens/s | median TTFT ms | median ITL ms |"
+        "\n| engine | requests | concurrency | errors "
+        "| output tokens/s | median TTFT ms | median ITL ms |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, args in [

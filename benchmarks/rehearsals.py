@@ -73,7 +73,10 @@ def measured(r: dict[str, Any]) -> str:
         old = [p for p in r["pods"] if p["revision"] and int(p["revision"]) < 2]
         drains = [p["drains"][-1]["duration_seconds"] for p in old if p["drains"]]
         exits = [round(p["terminated"] - (p["deletion_deadline"] - p["grace_s"]), 1) for p in old]
-        return f"old pods drained in {drains} s, exited {exits} s after deletion (grace {old[0]['grace_s']} s)"
+        return (
+            f"old pods drained in {drains} s, exited {exits} s after deletion "
+            f"(grace {old[0]['grace_s']} s)"
+        )
     if scenario == "kill":
         d = next(v for k, v in details.items() if k.startswith("only requests on the killed pod"))
         ready = details["a replacement became ready (the container restarted)"]
@@ -81,28 +84,34 @@ def measured(r: dict[str, Any]) -> str:
         back = min(t for t in ready["ready_transitions"] if t > killed) - killed
         gone = f"{d['unready_at'] - killed:.2f} s" if d["unready_at"] is not None else "?"
         return (
-            f"{d['in_flight_on_pod']} in flight on the pod, {d['failed_in_flight']} of them failed; "
+            f"{d['in_flight_on_pod']} in flight on the pod, "
+            f"{d['failed_in_flight']} of them failed; "
             f"{len(d['failed_before_endpoint_removal'])} failed that reached it before it left "
             f"the endpoints ({gone} after the kill); ready again {back:.1f} s after"
         )
     if scenario == "stall":
         k = details[
-            "the liveness probe killed the stalled pod within the stall timeout plus one probe period"
+            "the liveness probe killed the stalled pod "
+            "within the stall timeout plus one probe period"
         ]
         u = details["the stalled pod received no new request once it was unready"]
         return (
             f"liveness kill {k['liveness_kill_at'] - k['injected_at']:.1f} s after the hang "
-            f"(budget {k['budget_s']:g} s); unready at +{u['unready_at'] - k['injected_at']:.1f} s, "
+            f"(budget {k['budget_s']:g} s); "
+            f"unready at +{u['unready_at'] - k['injected_at']:.1f} s, "
             f"{len(u['late_requests'])} requests after"
         )
     rise = details.get("replicas rose within one HPA sync of the burst", {})
     drop = details.get("scale-in waited for the stabilisation window", {})
+    pending = details.get("pods were Pending when the fake GPUs ran out", {}).get("pending", [])
     timeline = r["replicas_timeline"]
     return (
         f"{timeline[0][1]}→{max(p[1] for p in timeline)} replicas "
         f"{rise.get('rose_at', 0) - rise.get('burst_at', 0):.1f} s after the burst; "
-        f"first scale-in {drop.get('first_drop_at', 0) - drop.get('load_stopped_at', 0):.1f} s after the load stopped; "
-        f"Pending: {len(details.get('pods were Pending when the fake GPUs ran out', {}).get('pending', []))}"
+        "first scale-in "
+        f"{drop.get('first_drop_at', 0) - drop.get('load_stopped_at', 0):.1f} s "
+        "after the load stopped; "
+        f"Pending: {len(pending)}"
     )
 
 

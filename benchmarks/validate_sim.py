@@ -93,7 +93,8 @@ def main() -> None:
         )
         s = profile.step
         print(
-            f"calibrated: prefill {s.prefill_base_s * 1000:.1f} ms + {s.prefill_per_token_s * 1e6:.1f} us/token, "
+            f"calibrated: prefill {s.prefill_base_s * 1000:.1f} ms "
+            f"+ {s.prefill_per_token_s * 1e6:.1f} us/token, "
             f"decode {s.decode_base_s * 1000:.2f} ms + {s.decode_per_seq_s * 1e6:.0f} us/seq, "
             f"interference {s.prefill_interference:.2f}"
         )
@@ -102,7 +103,8 @@ def main() -> None:
         )
         setup = SimSetup(template, Cluster(gpus=1), profile, Slo(), 1, 1)
         print(
-            "| load (req/s) | requests | TTFT p50 measured / simulated (ms) | TTFT p95 measured / simulated (ms) "
+            "| load (req/s) | requests "
+            "| TTFT p50 measured / simulated (ms) | TTFT p95 measured / simulated (ms) "
             "| E2E p95 measured / simulated (s) |"
         )
         print("|---|---|---|---|---|")
@@ -119,7 +121,8 @@ def main() -> None:
             s_ttft = sorted(run.first_token[r] - trace.arrivals[r] for r in range(len(trace)))
             s_e2e = sorted(run.done[r] - trace.arrivals[r] for r in range(len(trace)))
             print(
-                f"| {rate:g} | {len(trace)} | {percentile(m_ttft, 0.5) * 1000:.0f} / {percentile(s_ttft, 0.5) * 1000:.0f} "
+                f"| {rate:g} | {len(trace)} "
+                f"| {percentile(m_ttft, 0.5) * 1000:.0f} / {percentile(s_ttft, 0.5) * 1000:.0f} "
                 f"| {percentile(m_ttft, 0.95) * 1000:.0f} / {percentile(s_ttft, 0.95) * 1000:.0f} "
                 f"| {percentile(m_e2e, 0.95):.2f} / {percentile(s_e2e, 0.95):.2f} |"
             )

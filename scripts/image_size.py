@@ -1,4 +1,5 @@
-"""Installs requirements-image.lock into a temporary directory and reports its size (`make image-size`).
+"""Installs requirements-image.lock into a temporary directory and reports its size
+(`make image-size`).
 
 The install is the GPU image's: the same wheels (``--require-hashes --no-deps``), for the
 image's interpreter and platform (scripts/image_lock.py), unpacked with ``--no-compile`` as
@@ -118,7 +119,8 @@ def report(sizes: dict[str, int], total: int, trimmed: int, base: int, packed: i
     if packed is not None:
         verdict = "within" if packed + base <= BUDGET_BYTES else "over"
         lines.append(
-            f"| venv layer, gzip -6 (pushed, pulled) | {_gb(packed)} | {verdict} the budget with the base |"
+            f"| venv layer, gzip -6 (pushed, pulled) | {_gb(packed)} "
+            f"| {verdict} the budget with the base |"
         )
     return "\n".join(lines)
 

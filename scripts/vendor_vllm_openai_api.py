@@ -67,11 +67,13 @@ ENDPOINT_MODELS = [
     {"method": "POST", "path": "/v1/responses", "request": ["ResponsesRequest"],
      "responses": ["ResponsesResponse", "ResponsesStreamEvent:<type>"]},
     {"method": "POST", "path": "/tokenize",
-     "request": ["TokenizeCompletionRequest", "TokenizeChatRequest"], "responses": ["TokenizeResponse"]},
+     "request": ["TokenizeCompletionRequest", "TokenizeChatRequest"],
+     "responses": ["TokenizeResponse"]},
     {"method": "POST", "path": "/detokenize", "request": ["DetokenizeRequest"],
      "responses": ["DetokenizeResponse"]},
     {"method": "GET", "path": "/version", "request": [], "responses": ["VersionResponse"],
-     "note": "vllm/entrypoints/serve/instrumentator/basic.py show_version: {\"version\": VLLM_VERSION}"},
+     "note": "vllm/entrypoints/serve/instrumentator/basic.py show_version: "
+             "{\"version\": VLLM_VERSION}"},
     {"method": "GET", "path": "/v1/models", "request": [], "responses": ["ModelList"]},
 ]  # fmt: skip
 # The events of a streamed text response (vLLM's StreamingResponsesResponse alias leaves the

@@ -1,4 +1,5 @@
-"""Settings of `vllm-deploy serve`, validated once at start-up; shared by the launcher and engines."""
+"""Settings of `vllm-deploy serve`, validated once at start-up; shared by the launcher and
+engines."""
 
 from __future__ import annotations
 

@@ -219,7 +219,8 @@ def test_the_rendered_hpa_parses_with_its_behavior() -> None:
 
 
 def test_defaults_apply_only_when_a_behavior_is_set() -> None:
-    """defaults.go: an empty behavior gets Pods 4 / Percent 100 per 15 s up, Percent 100 per 15 s down."""
+    """defaults.go: an empty behavior gets Pods 4 / Percent 100 per 15 s up, Percent 100 per
+    15 s down."""
     assert parse_hpa(manifest(1, 5, [cpu(50)])).behavior is None
     behavior = parse_hpa(
         manifest(1, 5, [cpu(50)], {"scaleDown": {"stabilizationWindowSeconds": 60}})
@@ -242,10 +243,13 @@ def test_defaults_apply_only_when_a_behavior_is_set() -> None:
     [
         ({"maxReplicas": 0}, "spec.maxReplicas has value 0"),
         ({"minReplicas": 9}, "spec.minReplicas has value 9"),
-        ({"metrics": [{"type": "Pods", "pods": {"metric": {"name": "q"}, "target": {"type": "AverageValue", "averageValue": "four"}}}]},
+        ({"metrics": [{"type": "Pods", "pods": {
+            "metric": {"name": "q"}, "target": {"type": "AverageValue", "averageValue": "four"}}}]},
          "spec.metrics[0].pods.target.averageValue has value 'four'"),
-        ({"metrics": [{"type": "ContainerResource"}]}, "spec.metrics[0].type has value 'ContainerResource'"),
-        ({"behavior": {"scaleUp": {"selectPolicy": "Fastest"}}}, "spec.behavior.scaleUp.selectPolicy has value 'Fastest'"),
+        ({"metrics": [{"type": "ContainerResource"}]},
+         "spec.metrics[0].type has value 'ContainerResource'"),
+        ({"behavior": {"scaleUp": {"selectPolicy": "Fastest"}}},
+         "spec.behavior.scaleUp.selectPolicy has value 'Fastest'"),
     ],
 )  # fmt: skip
 def test_errors_name_the_field_and_value(patch: dict[str, Any], message: str) -> None:

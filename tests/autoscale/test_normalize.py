@@ -74,7 +74,8 @@ def test_normalize_desired_replicas(
 
 UP_EVENTS = "up"
 SCALING_WITH_RULES = [
-    # name, up events, down events, min, max, scale-up rules, scale-down rules, current, desired, expected, reason
+    # name, up events, down events, min, max, scale-up rules, scale-down rules, current, desired,
+    # expected, reason
     ("prenormalized desired replicas within range", None, None, 3, 8, None, None, 5, 7, 7, "DesiredWithinRange"),
     ("prenormalized desired replicas < minReplicas", None, None, 2, 8, None, None, 3, 1, 2, "TooFewReplicas"),
     ("prenormalized desired replicas within range when minReplicas is 0", None, None, 0, 10, None, None, 1, 0, 0, "DesiredWithinRange"),
@@ -171,9 +172,14 @@ def test_convert_with_rules_caps_a_scale_up_at_twice_the_current_count_or_four()
 
     Upstream's test file sets ``scaleUpLimitFactor = 8`` in ``init()`` and expects
     ``calculateScaleUpLimit(3)``; with the production factor 2 that is max(6, 4) = 6."""
-    cases = [((5, 7, 3, 8), (7, "DesiredWithinRange")), ((3, 1, 2, 8), (2, "TooFewReplicas")),
-             ((1, 0, 0, 10), (0, "DesiredWithinRange")), ((20, 1000, 1, 10), (10, "TooManyReplicas")),
-             ((3, 1000, 1, 2000), (6, "ScaleUpLimit")), ((1, 1000, 1, 2000), (4, "ScaleUpLimit"))]  # fmt: skip
+    cases = [
+        ((5, 7, 3, 8), (7, "DesiredWithinRange")),
+        ((3, 1, 2, 8), (2, "TooFewReplicas")),
+        ((1, 0, 0, 10), (0, "DesiredWithinRange")),
+        ((20, 1000, 1, 10), (10, "TooManyReplicas")),
+        ((3, 1000, 1, 2000), (6, "ScaleUpLimit")),
+        ((1, 1000, 1, 2000), (4, "ScaleUpLimit")),
+    ]
     for args, want in cases:
         limit = norm.convert_with_rules(*args)
         assert (limit.replicas, limit.reason) == want, args
@@ -191,7 +197,8 @@ def test_scale_limits_with_min_select() -> None:
 
 
 STORE_CASES = [
-    # name, previous (change, seconds ago), rules, expected change in last 60 s, stored after (change, outdated)
+    # name, previous (change, seconds ago), rules, expected change in last 60 s,
+    # stored after (change, outdated)
     ("empty entries with two-policy-behavior", [], rules(10, 60, 100, 60, 0), 0, [(5, False)]),
     ("one outdated entry to be replaced with behavior", [(7, 61)], rules(10, 60, 100, 60, 0), 0, [(5, False)]),
     ("one actual entry to be not touched with behavior", [(7, 58)], rules(10, 60, 100, 60, 0), 7, [(7, False), (5, False)]),
@@ -226,7 +233,8 @@ def test_store_scale_events(
 
 
 BEHAVIOR_STABILIZATION = [
-    # name, recommendations (replicas, seconds ago), current, desired, expected, stored, up window, down window
+    # name, recommendations (replicas, seconds ago), current, desired, expected, stored,
+    # up window, down window
     ("empty recommendations for scaling down", [], 100, 5, 5, [5], 0, 0),
     ("simple scale down stabilization", [(4, 2 * MIN), (5, MIN)], 100, 3, 5, [4, 5, 3], 0, 180),
     ("simple scale up stabilization", [(4, 2 * MIN), (5, MIN)], 1, 7, 4, [4, 5, 7], 300, 0),

@@ -1,4 +1,5 @@
-"""`priority`: ignored by --scheduling-policy fcfs (vLLM's default), ordering the queue with priority."""
+"""`priority`: ignored by --scheduling-policy fcfs (vLLM's default), ordering the queue with
+priority."""
 
 from __future__ import annotations
 

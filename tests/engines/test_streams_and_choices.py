@@ -1,4 +1,5 @@
-"""Streams, usage, n choices, batches, echo and content parts, through the openai client and HTTP."""
+"""Streams, usage, n choices, batches, echo and content parts, through the openai client and
+HTTP."""
 
 from __future__ import annotations
 

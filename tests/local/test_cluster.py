@@ -8,7 +8,8 @@ The expected behaviour is upstream's: the Deployment controller
 filter and its FailedScheduling message (pkg/scheduler/framework/plugins/noderesources/fit.go),
 the endpoints controller (pkg/controller/endpoint: only ready, non-terminating pods), the
 kubelet's probes, preStop and grace period (pkg/kubelet/kuberuntime/kuberuntime_container.go
-killContainer), and eviction against PodDisruptionBudgets (pkg/registry/core/pod/storage/eviction.go).
+killContainer), and eviction against PodDisruptionBudgets
+(pkg/registry/core/pod/storage/eviction.go).
 """
 
 from __future__ import annotations
@@ -365,7 +366,8 @@ def test_liveness_failure_restarts_the_container(local_cluster: RunningCluster) 
     liveness = [e.message for e in events if e.reason == "Unhealthy" and "Liveness" in e.message]
     pod_ip = rc.core.read_namespaced_pod("sick", ns).status.pod_ip
     assert liveness[0] == (
-        f'Liveness probe failed: Get "http://{pod_ip}:9/": dial tcp {pod_ip}:9: connect: connection refused'
+        f'Liveness probe failed: Get "http://{pod_ip}:9/": '
+        f"dial tcp {pod_ip}:9: connect: connection refused"
     )
     status = rc.core.read_namespaced_pod("sick", ns).status.container_statuses[0]
     assert status.last_state.terminated is not None

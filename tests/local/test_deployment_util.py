@@ -339,17 +339,20 @@ def viewed(generation: int, spec_replicas: int, **status: int) -> dict[str, Any]
     [
         (
             viewed(0, 1, observedGeneration=1, replicas=1, updatedReplicas=0, availableReplicas=1),
-            'Waiting for deployment "foo" rollout to finish: 0 out of 1 new replicas have been updated...',
+            'Waiting for deployment "foo" rollout to finish: '
+            "0 out of 1 new replicas have been updated...",
             False,
         ),
         (
             viewed(1, 1, observedGeneration=1, replicas=2, updatedReplicas=1, availableReplicas=2),
-            'Waiting for deployment "foo" rollout to finish: 1 old replicas are pending termination...',
+            'Waiting for deployment "foo" rollout to finish: '
+            "1 old replicas are pending termination...",
             False,
         ),
         (
             viewed(1, 2, observedGeneration=1, replicas=2, updatedReplicas=2, availableReplicas=1),
-            'Waiting for deployment "foo" rollout to finish: 1 of 2 updated replicas are available...',
+            'Waiting for deployment "foo" rollout to finish: '
+            "1 of 2 updated replicas are available...",
             False,
         ),
         (

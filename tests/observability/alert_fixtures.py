@@ -7,6 +7,8 @@ from dataclasses import dataclass
 POD = 'job="vllm", namespace="llm", pod="vllm-llama-0"'
 ENGINE = f'{POD}, model_name="llama", engine="0"'
 CONTAINER = 'namespace="llm", pod="vllm-llama-0", container="vllm"'
+DEPLOYMENT = 'namespace="llm", deployment="vllm-llama"'
+HPA = 'namespace="llm", horizontalpodautoscaler="vllm-llama"'
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ FIXTURES: dict[str, Fixture] = {
     ),
     "VLLMNoReadyReplicas": Fixture(
         {
-            'kube_deployment_status_replicas_available{namespace="llm", deployment="vllm-llama"}': "0x40",
-            'kube_deployment_spec_replicas{namespace="llm", deployment="vllm-llama"}': "2x40",
+            f"kube_deployment_status_replicas_available{{{DEPLOYMENT}}}": "0x40",
+            f"kube_deployment_spec_replicas{{{DEPLOYMENT}}}": "2x40",
         },
         0,
         {"namespace": "llm", "deployment": "vllm-llama"},
@@ -117,7 +119,8 @@ FIXTURES: dict[str, Fixture] = {
     ),
     "VLLMPodOOMKilled": Fixture(
         {
-            f'kube_pod_container_status_last_terminated_reason{{{CONTAINER}, reason="OOMKilled"}}': "1x40",
+            "kube_pod_container_status_last_terminated_reason"
+            f'{{{CONTAINER}, reason="OOMKilled"}}': "1x40",
             f"kube_pod_container_status_restarts_total{{{CONTAINER}}}": "0 0 1+0x38",
         },
         2,
@@ -134,8 +137,8 @@ FIXTURES: dict[str, Fixture] = {
     ),  # time() passes 1800 s at 31m
     "VLLMHPAAtMaxReplicas": Fixture(
         {
-            'kube_horizontalpodautoscaler_status_current_replicas{namespace="llm", horizontalpodautoscaler="vllm-llama"}': "5x40",
-            'kube_horizontalpodautoscaler_spec_max_replicas{namespace="llm", horizontalpodautoscaler="vllm-llama"}': "5x40",
+            f"kube_horizontalpodautoscaler_status_current_replicas{{{HPA}}}": "5x40",
+            f"kube_horizontalpodautoscaler_spec_max_replicas{{{HPA}}}": "5x40",
         },
         0,
         {"namespace": "llm", "horizontalpodautoscaler": "vllm-llama"},

@@ -21,17 +21,20 @@ from vllm_deploy.observability import ObservabilityConfig, recording_rules
 ROOT = Path(__file__).parents[2]
 RULES = ROOT / "deploy" / "observability" / "prometheus-rules.yaml"
 DASHBOARDS = ROOT / "deploy" / "observability" / "dashboards"
+_POD = 'namespace="llm",pod="vllm-llama-0"'
+_GPU = f'{_POD},container="vllm",gpu="0"'
+_HPA = 'namespace="llm",horizontalpodautoscaler="vllm-llama"'
 # What kube-state-metrics and the DCGM exporter would expose for one vllm pod.
-FIXTURE_METRICS = """\
-kube_pod_status_ready{namespace="llm",pod="vllm-llama-0",condition="true"} 1
-kube_pod_container_status_restarts_total{namespace="llm",pod="vllm-llama-0",container="vllm"} 1
-kube_horizontalpodautoscaler_status_current_replicas{namespace="llm",horizontalpodautoscaler="vllm-llama"} 2
-kube_horizontalpodautoscaler_status_desired_replicas{namespace="llm",horizontalpodautoscaler="vllm-llama"} 3
-kube_horizontalpodautoscaler_spec_max_replicas{namespace="llm",horizontalpodautoscaler="vllm-llama"} 4
-DCGM_FI_DEV_GPU_UTIL{namespace="llm",pod="vllm-llama-0",container="vllm",gpu="0"} 63
-DCGM_FI_DEV_FB_USED{namespace="llm",pod="vllm-llama-0",container="vllm",gpu="0"} 71000
-DCGM_FI_DEV_FB_FREE{namespace="llm",pod="vllm-llama-0",container="vllm",gpu="0"} 9000
-"""
+FIXTURE_METRICS = (
+    f'kube_pod_status_ready{{{_POD},condition="true"}} 1\n'
+    f'kube_pod_container_status_restarts_total{{{_POD},container="vllm"}} 1\n'
+    f"kube_horizontalpodautoscaler_status_current_replicas{{{_HPA}}} 2\n"
+    f"kube_horizontalpodautoscaler_status_desired_replicas{{{_HPA}}} 3\n"
+    f"kube_horizontalpodautoscaler_spec_max_replicas{{{_HPA}}} 4\n"
+    f"DCGM_FI_DEV_GPU_UTIL{{{_GPU}}} 63\n"
+    f"DCGM_FI_DEV_FB_USED{{{_GPU}}} 71000\n"
+    f"DCGM_FI_DEV_FB_FREE{{{_GPU}}} 9000\n"
+)
 
 
 class _FixtureExporter:

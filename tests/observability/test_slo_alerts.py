@@ -91,11 +91,12 @@ def _series(slo: str, burn: float, minutes: int) -> dict[str, str]:
     n = PER_MINUTE
     if slo == "errors":
         bad = round(burn * 0.01 * n)
+        total = "vllm_deploy_requests_total"
         return {
-            f'vllm_deploy_requests_total{{{POD}, route="/v1/completions", code="200"}}': f"0+{n - bad}x{minutes}",
-            f'vllm_deploy_requests_total{{{POD}, route="/v1/completions", code="500"}}': f"0+{bad}x{minutes}",
-            f'vllm_deploy_requests_total{{{POD}, route="/health/ready", code="503"}}': f"0+{n}x{minutes}",
-            f'vllm_deploy_requests_total{{{OTHER}, route="/v1/completions", code="500"}}': f"0+{n}x{minutes}",
+            f'{total}{{{POD}, route="/v1/completions", code="200"}}': f"0+{n - bad}x{minutes}",
+            f'{total}{{{POD}, route="/v1/completions", code="500"}}': f"0+{bad}x{minutes}",
+            f'{total}{{{POD}, route="/health/ready", code="503"}}': f"0+{n}x{minutes}",
+            f'{total}{{{OTHER}, route="/v1/completions", code="500"}}': f"0+{n}x{minutes}",
         }
     good = round((1 - burn * 0.05) * n)
     if slo == "itl":

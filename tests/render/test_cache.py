@@ -101,7 +101,8 @@ def test_the_rollout_deadline_counts_the_download_and_the_probe_does_not() -> No
     assert (
         deadline({**BASE, "cache": {"kind": "shared", **timeout}}) == 1200
     )  # the wait for the Job
-    # The startup probe covers the load alone: downloads happen before it starts, in init containers.
+    # The startup probe covers the load alone: downloads happen before it starts, in init
+    # containers.
     probe = _pod(_objects(BASE))["containers"][0]["startupProbe"]
     assert (
         probe["periodSeconds"] * probe["failureThreshold"]

@@ -124,10 +124,11 @@ def test_bad_middleware_settings_fail_before_vllm_is_looked_up(
         env={**os.environ, "VLLMDEPLOY_MAX_INFLIGHT": "x"},
     )
     assert proc.returncode == 1
-    assert (
-        proc.stderr.strip()
-        == "error: VLLMDEPLOY_MAX_INFLIGHT has value 'x': Input should be a valid integer, unable to parse string as an integer"
+    expected = (
+        "error: VLLMDEPLOY_MAX_INFLIGHT has value 'x': "
+        "Input should be a valid integer, unable to parse string as an integer"
     )
+    assert proc.stderr.strip() == expected
 
 
 @pytest.fixture()

@@ -108,25 +108,29 @@ def _host_path_in_restricted_namespace(objs: list[Obj]) -> None:
     volumes[0] = {"name": "models", "hostPath": {"path": "/var/lib/models", "type": "Directory"}}
 
 
+DEP, HPA = "Deployment/vllm-llama-8b", "HorizontalPodAutoscaler/vllm-llama-8b"
 FIXTURES: dict[str, tuple[Callable[[list[Obj]], None], str, str]] = {
     # check: (mutation, object, field that the message must name)
-    "grace-period": (_short_grace, "Deployment/vllm-llama-8b", "terminationGracePeriodSeconds"),
-    "startup-budget": (_short_startup, "Deployment/vllm-llama-8b", "startupProbe"),
-    "progress-deadline": (_short_progress_deadline, "Deployment/vllm-llama-8b", "spec.progressDeadlineSeconds"),
-    "probes-differ": (_same_probes, "Deployment/vllm-llama-8b", "livenessProbe"),
-    "probe-endpoints": (_wrong_probe_path, "Deployment/vllm-llama-8b", "readinessProbe.httpGet.path"),
+    "grace-period": (_short_grace, DEP, "terminationGracePeriodSeconds"),
+    "startup-budget": (_short_startup, DEP, "startupProbe"),
+    "progress-deadline": (_short_progress_deadline, DEP, "spec.progressDeadlineSeconds"),
+    "probes-differ": (_same_probes, DEP, "livenessProbe"),
+    "probe-endpoints": (_wrong_probe_path, DEP, "readinessProbe.httpGet.path"),
     "selectors-match": (_wrong_selector, "Service/vllm-llama-8b", "spec.selector"),
-    "targets-exist": (_missing_target, "HorizontalPodAutoscaler/vllm-llama-8b", "spec.scaleTargetRef"),
-    "autoscaling-metric-served": (_unserved_metric, "HorizontalPodAutoscaler/vllm-llama-8b", "spec.metrics[0].pods.metric.name"),
-    "resources-set": (_no_limits, "Deployment/vllm-llama-8b", "containers[vllm].resources"),
-    "no-inline-secrets": (_inline_secret, "Deployment/vllm-llama-8b", "env[HF_TOKEN]"),
-    "image-pinned-in-prod": (_latest_image, "Deployment/vllm-llama-8b", "containers[vllm].image"),
+    "targets-exist": (_missing_target, HPA, "spec.scaleTargetRef"),
+    "autoscaling-metric-served": (_unserved_metric, HPA, "spec.metrics[0].pods.metric.name"),
+    "resources-set": (_no_limits, DEP, "containers[vllm].resources"),
+    "no-inline-secrets": (_inline_secret, DEP, "env[HF_TOKEN]"),
+    "image-pinned-in-prod": (_latest_image, DEP, "containers[vllm].image"),
     "ingress-timeouts": (_short_ingress_timeout, "Ingress/vllm-llama-8b", "proxy-read-timeout"),
     "pdb-allows-disruption": (_strict_pdb, "PodDisruptionBudget/vllm-llama-8b", "spec"),
-    "cache-shared-rwx": (_rwo_shared_cache, "PersistentVolumeClaim/vllm-llama-8b-models", "spec.accessModes"),
-    "cache-read-only": (_writable_shared_cache, "Deployment/vllm-llama-8b", "containers[vllm].volumeMounts[models].readOnly"),
-    "cache-job-agrees": (_job_fills_another_revision, "Job/vllm-llama-8b-download-0e9e39f2", "containers[download].command"),
-    "pod-security-admits": (_host_path_in_restricted_namespace, "Deployment/vllm-llama-8b", "volumes[models].hostPath"),
+    "cache-shared-rwx": (_rwo_shared_cache, "PersistentVolumeClaim/vllm-llama-8b-models",
+                         "spec.accessModes"),
+    "cache-read-only": (_writable_shared_cache, DEP,
+                        "containers[vllm].volumeMounts[models].readOnly"),
+    "cache-job-agrees": (_job_fills_another_revision, "Job/vllm-llama-8b-download-0e9e39f2",
+                         "containers[download].command"),
+    "pod-security-admits": (_host_path_in_restricted_namespace, DEP, "volumes[models].hostPath"),
 }  # fmt: skip
 
 

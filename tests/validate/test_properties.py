@@ -20,24 +20,27 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     name = draw(names)
     engine = draw(st.sampled_from(["hpa", "keda"]))
     min_replicas = draw(st.integers(1, 4))
+    flags = st.sampled_from(
+        [("--dtype", "half"), ("--enforce-eager",), ("--api-server-count", "1")]
+    )
     data: dict[str, Any] = {
         "name": name, "namespace": draw(names), "profile": draw(st.sampled_from(["dev", "prod"])),
         "model": draw(st.one_of(st.just({"name": name, "huggingface": "org/model"}),
                                 st.just({"name": name, "path": f"/models/{name}"}))),
         "replicas": draw(st.integers(1, 6)),
         "gpu": {"count": draw(st.integers(0, 8))},
-        "autoscaling": {"enabled": draw(st.booleans()), "engine": engine, "min_replicas": min_replicas,
+        "autoscaling": {"enabled": draw(st.booleans()), "engine": engine,
+                        "min_replicas": min_replicas,
                         "max_replicas": min_replicas + draw(st.integers(1, 10)),
                         "gpu_utilisation_target": draw(st.one_of(st.none(), st.integers(10, 95)))},
         "drain": {"timeout_s": draw(st.integers(1, 3600)), "quiet_s": draw(st.floats(0, 60)),
                   "margin_s": draw(st.integers(5, 120))},
         "engine": {"shutdown_timeout_s": draw(st.integers(0, 600)),
-                   "extra_args": [arg for group in draw(st.lists(st.sampled_from(
-                       [("--dtype", "half"), ("--enforce-eager",), ("--api-server-count", "1")]), max_size=3))
-                                  for arg in group]},
+                   "extra_args": [a for group in draw(st.lists(flags, max_size=3)) for a in group]},
         "probes": {"expected_load_s": draw(st.integers(10, 7200))},
         "ingress": draw(st.one_of(st.just({"enabled": False}),
-                                  st.just({"enabled": True, "host": "llm.example.org", "tls_secret": "tls"}))),
+                                  st.just({"enabled": True, "host": "llm.example.org",
+                                           "tls_secret": "tls"}))),
         "observability": {"prometheus_operator": draw(st.booleans()), "rules": draw(st.booleans()),
                           "dashboards": draw(st.booleans())},
         "create_namespace": draw(st.booleans()),

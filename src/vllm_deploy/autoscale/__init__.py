@@ -1,4 +1,5 @@
-"""The Kubernetes HPA algorithm, ported from upstream; used by the local cluster and the simulator."""
+"""The Kubernetes HPA algorithm, ported from upstream; used by the local cluster and the
+simulator."""
 
 from vllm_deploy.autoscale.hpa import (
     ClusterMetrics,

@@ -28,8 +28,8 @@ sources: Pods (AverageValue), Resource (Utilization, AverageValue), Object and E
 are not ported; the scale update is assumed to succeed (the caller applies
 ``desired_replicas``), so ``FailedUpdateScale`` never appears.
 
-Sources (kubernetes/kubernetes, master as of 2026, read as the omerap12/kubernetes@a769d58 snapshot):
-``pkg/controller/podautoscaler/horizontal.go``: ``reconcileAutoscaler``,
+Sources (kubernetes/kubernetes, master as of 2026, read as the omerap12/kubernetes@a769d58
+snapshot): ``pkg/controller/podautoscaler/horizontal.go``: ``reconcileAutoscaler``,
 ``computeReplicasForMetrics``, ``computeStatusFor*Metric``, ``normalizeDesiredReplicas*``,
 ``storeScaleEvent``, ``tolerancesForHpa``, ``setConditionInList``;
 ``replica_calculator.go`` (``autoscale/replicas.py``); ``pkg/apis/autoscaling/v2/defaults.go``
@@ -142,7 +142,10 @@ class HorizontalPodAutoscaler:
                 best, name = proposal.replicas, proposal.metric
         error = None
         if invalid:
-            error = f"invalid metrics ({len(invalid)} invalid out of {len(self.spec.metrics)}), first error is: {invalid[0][1]}"
+            error = (
+                f"invalid metrics ({len(invalid)} invalid out of {len(self.spec.metrics)}), "
+                f"first error is: {invalid[0][1]}"
+            )
         # All invalid, or some invalid and the valid ones would scale down: do nothing.
         if len(invalid) >= len(self.spec.metrics) or (invalid and best < current):
             first, message = invalid[0]
@@ -175,7 +178,8 @@ class HorizontalPodAutoscaler:
                     "AbleToScale",
                     True,
                     "ScaleDownStabilized",
-                    "recent recommendations were higher than current one, applying the highest recent recommendation",
+                    "recent recommendations were higher than current one, "
+                    "applying the highest recent recommendation",
                     now,
                 )
             else:

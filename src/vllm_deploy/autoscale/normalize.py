@@ -63,7 +63,8 @@ class ScaleEvent:
 
 @dataclass(slots=True)
 class History:
-    """The controller's per-HPA memory: ``recommendations``, ``scaleUpEvents``, ``scaleDownEvents``."""
+    """The controller's per-HPA memory: ``recommendations``, ``scaleUpEvents``,
+    ``scaleDownEvents``."""
 
     recommendations: list[Recommendation] | None = None
     up_events: list[ScaleEvent] = field(default_factory=list)
@@ -127,14 +128,16 @@ def stabilize_with_behavior(
             replicas,
             "ScaleUpStabilized",
             (
-                "recent recommendations were lower than current one, applying the lowest recent recommendation"
+                "recent recommendations were lower than current one, "
+                "applying the lowest recent recommendation"
             ),
         )
     return (
         replicas,
         "ScaleDownStabilized",
         (
-            "recent recommendations were higher than current one, applying the highest recent recommendation"
+            "recent recommendations were higher than current one, "
+            "applying the highest recent recommendation"
         ),
     )
 

@@ -264,7 +264,8 @@ def object_value_replicas(
 def per_pod_replicas(
     status_replicas: int, usage: int, target: int, tolerances: Tolerances
 ) -> tuple[int, int]:
-    """``GetObjectPerPodMetricReplicas``/``GetExternalPerPodMetricReplicas``: (replicas, usage per pod)."""
+    """``GetObjectPerPodMetricReplicas``/``GetExternalPerPodMetricReplicas``: (replicas,
+    usage per pod)."""
     replicas = status_replicas
     ratio = usage / (target * replicas) if replicas else math.inf if usage else math.nan
     if not tolerances.within(ratio):

@@ -1,11 +1,13 @@
-"""An ``autoscaling/v2`` HorizontalPodAutoscaler manifest, parsed and defaulted as the API server does.
+"""An ``autoscaling/v2`` HorizontalPodAutoscaler manifest, parsed and defaulted as the API
+server does.
 
-Defaults are those of ``pkg/apis/autoscaling/v2/defaults.go`` (``SetDefaults_HorizontalPodAutoscaler``,
-``SetDefaults_HorizontalPodAutoscalerBehavior``, ``GenerateHPAScaleUpRules``,
-``GenerateHPAScaleDownRules``, ``copyHPAScalingRules``): ``minReplicas`` 1; no metrics means CPU
-at 80%; and **only when ``spec.behavior`` is set**, scale-up ``{window 0, Max, [Pods 4 / 15 s,
-Percent 100 / 15 s]}`` and scale-down ``{window unset (the controller's flag, 300 s), Max,
-[Percent 100 / 15 s]}``, field by field under what the manifest sets.
+Defaults are those of ``pkg/apis/autoscaling/v2/defaults.go``
+(``SetDefaults_HorizontalPodAutoscaler``, ``SetDefaults_HorizontalPodAutoscalerBehavior``,
+``GenerateHPAScaleUpRules``, ``GenerateHPAScaleDownRules``, ``copyHPAScalingRules``):
+``minReplicas`` 1; no metrics means CPU at 80%; and **only when ``spec.behavior`` is set**,
+scale-up ``{window 0, Max, [Pods 4 / 15 s, Percent 100 / 15 s]}`` and scale-down ``{window
+unset (the controller's flag, 300 s), Max, [Percent 100 / 15 s]}``, field by field under what
+the manifest sets.
 """
 
 from __future__ import annotations
@@ -208,7 +210,8 @@ def _rules(given: Mapping[str, Any] | None, default: ScalingRules, path: str) ->
     if given.get("selectPolicy") is not None:
         if given["selectPolicy"] not in ("Max", "Min", "Disabled"):
             raise HpaSpecError(
-                f"{path}.selectPolicy has value {given['selectPolicy']!r}: expected Max, Min or Disabled"
+                f"{path}.selectPolicy has value {given['selectPolicy']!r}: "
+                "expected Max, Min or Disabled"
             )
         select = given["selectPolicy"]
     if given.get("policies") is not None:
@@ -231,7 +234,8 @@ def _policy(entry: Mapping[str, Any], path: str) -> ScalingPolicy:
 
 
 def parse_hpa(manifest: Mapping[str, Any]) -> HpaSpec:
-    """Usage: ``parse_hpa(yaml.safe_load(open("hpa.yaml")))`` (as ``vllm-deploy render`` writes it)."""
+    """Usage: ``parse_hpa(yaml.safe_load(open("hpa.yaml")))`` (as ``vllm-deploy render``
+    writes it)."""
     if (
         manifest.get("kind") != "HorizontalPodAutoscaler"
         or manifest.get("apiVersion") != "autoscaling/v2"

@@ -59,7 +59,10 @@ class _State:
 def build_app(
     config: ServeConfig, entry: EngineEntry, registry: CollectorRegistry | None = None
 ) -> FastAPI:
-    """Usage: ``uvicorn.run(build_app(ServeConfig(engine="simulated", model="m"), ENGINES[...]))``."""
+    """Usage::
+
+    uvicorn.run(build_app(ServeConfig(engine="simulated", model="m"), ENGINES[...]))
+    """
     registry = registry if registry is not None else CollectorRegistry()
     max_model_len = config.max_model_len or entry.default_max_model_len(config)
     metrics = EngineMetrics(registry, config.model_name, max_model_len)

@@ -99,7 +99,8 @@ def make_tiny_model(
     tokenizer.save_pretrained(out_dir)  # type: ignore[attr-defined]
     _widen_compatibility(out_dir)
     (out_dir / "README.md").write_text(
-        "# tiny-llama (random weights)\n\nMade by `vllm-deploy make-tiny-model` for tests and demos. "
+        "# tiny-llama (random weights)\n\n"
+        "Made by `vllm-deploy make-tiny-model` for tests and demos. "
         "Its output is random text; it is not a trained model.\n"
     )
     params = sum(p.numel() for p in model.parameters())

@@ -75,7 +75,8 @@ class ApplyFailed(Exception):
         done = [f"{a.kind.lower()}/{a.name}" for a in applied]
         super().__init__(
             f"{failed['kind'].lower()}/{failed['metadata']['name']} was refused: {reason}; "
-            f"applied before it: {', '.join(done) or 'nothing'}; not applied: {', '.join(names) or 'nothing'}"
+            f"applied before it: {', '.join(done) or 'nothing'}; "
+            f"not applied: {', '.join(names) or 'nothing'}"
         )
 
 

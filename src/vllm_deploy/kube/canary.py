@@ -94,10 +94,16 @@ class Decision:
                 return "n/a" if x is None else f"{x * 1000:.0f} ms"
 
             ratio = "n/a" if v["error_ratio"] is None else f"{v['error_ratio']:.4f}"
-            return f"ttft p95 {ms(v['ttft_p95_s'])}, itl p95 {ms(v['itl_p95_s'])}, errors {ratio}, requests {v['requests']:.0f}"
+            return (
+                f"ttft p95 {ms(v['ttft_p95_s'])}, itl p95 {ms(v['itl_p95_s'])}, "
+                f"errors {ratio}, requests {v['requests']:.0f}"
+            )
 
         why = f": {'; '.join(self.reasons)}" if self.reasons else ""
-        return f"step {self.step}: {self.verdict.upper()}{why} | canary {fmt(self.canary)} | stable {fmt(self.stable)}"
+        return (
+            f"step {self.step}: {self.verdict.upper()}{why} "
+            f"| canary {fmt(self.canary)} | stable {fmt(self.stable)}"
+        )
 
 
 @dataclass
@@ -232,7 +238,8 @@ def run_canary(
     stable = deployment_of(api, spec)
     if stable is None:
         raise OpsError(
-            f"deployment {spec.namespace}/{spec.app_name} does not exist: deploy the stable revision first"
+            f"deployment {spec.namespace}/{spec.app_name} does not exist: "
+            "deploy the stable revision first"
         )
     running = spec_of(stable)
     if running is not None and running == spec:
@@ -247,7 +254,8 @@ def run_canary(
     generation = stable["metadata"]["generation"]
     replicas, effective = canary_replicas(options.weight, ready)
     say(
-        f"canary: {replicas} pod(s) beside {ready} stable: {effective:.0%} of new connections (asked {options.weight:.0%})"
+        f"canary: {replicas} pod(s) beside {ready} stable: "
+        f"{effective:.0%} of new connections (asked {options.weight:.0%})"
     )
     prom = Prometheus(options.prometheus_url)
     decisions: list[Decision] = []

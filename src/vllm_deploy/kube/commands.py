@@ -27,7 +27,8 @@ SpecFile = Annotated[Path, typer.Option("-f", "--file", help="The deployment spe
 Kubeconfig = Annotated[
     Path | None,
     typer.Option(
-        help="The kubeconfig [default: $KUBECONFIG, else ~/.kube/config; in a pod, its service account]."
+        help="The kubeconfig [default: $KUBECONFIG, else ~/.kube/config;"
+        " in a pod, its service account]."
     ),
 ]
 Context = Annotated[
@@ -48,7 +49,8 @@ def _ops() -> Iterator[None]:
         from vllm_deploy.kube.errors import OpsError, UsageError
     except ModuleNotFoundError as exc:
         raise _error(
-            f"this command needs the 'ops' extra ({exc.name} is missing): pip install 'vllm-deploy[ops]'",
+            f"this command needs the 'ops' extra ({exc.name} is missing): "
+            "pip install 'vllm-deploy[ops]'",
             2,
         ) from None
     try:
@@ -243,7 +245,8 @@ def history_cmd(
         for r in revisions:
             mark = "*" if r.current else " "
             typer.echo(
-                f"{r.number:<8}{mark}{r.replicas:<9}{r.created:<6}{r.spec_digest or '-':<14}{r.cause}"
+                f"{r.number:<8}{mark}{r.replicas:<9}{r.created:<6}"
+                f"{r.spec_digest or '-':<14}{r.cause}"
             )
 
 
@@ -335,19 +338,23 @@ def _print_status(report: dict[str, Any]) -> None:
         f"image {', '.join(report['images'])}"
     )
     typer.echo(
-        f"replicas: {r['desired']} desired, {r['updated']} updated, {r['ready']} ready, {r['available']} available; "
+        f"replicas: {r['desired']} desired, {r['updated']} updated, {r['ready']} ready, "
+        f"{r['available']} available; "
         + ", ".join(f"{k}={v}" for k, v in report["conditions"].items())
     )
     typer.echo(f"\n{'POD':<40}{'READY':<7}{'STATE':<28}{'RESTARTS':<10}{'AGE':<6}NODE")
     for p in report["pods"]:
         typer.echo(
-            f"{p['name']:<40}{'yes' if p['ready'] else 'no':<7}{p['state'][:27]:<28}{p['restarts']:<10}{p['age']:<6}{p['node']}"
+            f"{p['name']:<40}{'yes' if p['ready'] else 'no':<7}{p['state'][:27]:<28}"
+            f"{p['restarts']:<10}{p['age']:<6}{p['node']}"
         )
     scaler = report["autoscaler"]
     if scaler:
         typer.echo(
-            f"\n{scaler['kind']} {scaler['name']}: min {scaler.get('min')}, max {scaler.get('max')}, "
-            f"current {scaler.get('current')}, desired {scaler.get('desired')}, last scale {scaler.get('last_scale') or '-'}"
+            f"\n{scaler['kind']} {scaler['name']}: "
+            f"min {scaler.get('min')}, max {scaler.get('max')}, "
+            f"current {scaler.get('current')}, desired {scaler.get('desired')}, "
+            f"last scale {scaler.get('last_scale') or '-'}"
         )
         for m in scaler.get("metrics") or []:
             typer.echo(f"  {m['metric']}: {m['current']} (target {m['target']})")
@@ -361,10 +368,13 @@ def _print_status(report: dict[str, Any]) -> None:
             )
     if "slo" in report:
         slo, m = report["slo"], report["slo"]["measured"]
+        goal = slo["objective"]
         typer.echo(
-            f"\nSLO over {slo['window']} (objective): ttft p95 {m['ttft_p95_s']} s ({slo['objective']['ttft_p95_s']}), "
-            f"itl p95 {m['itl_p95_s']} s ({slo['objective']['itl_p95_s']}), error ratio {m['error_ratio']} "
-            f"({slo['objective']['error_ratio']}), queue per pod {m['waiting_per_pod']}"
+            f"\nSLO over {slo['window']} (objective): "
+            f"ttft p95 {m['ttft_p95_s']} s ({goal['ttft_p95_s']}), "
+            f"itl p95 {m['itl_p95_s']} s ({goal['itl_p95_s']}), "
+            f"error ratio {m['error_ratio']} ({goal['error_ratio']}), "
+            f"queue per pod {m['waiting_per_pod']}"
         )
 
 
@@ -446,9 +456,8 @@ def canary_cmd(
             _echo_json(
                 {"promoted": result.promoted, "decisions": decisions_as_dicts(result.decisions)}
             )
-        typer.echo(
-            f"canary promoted: deployment/{spec.app_name} at revision {result.deploy.revision if result.deploy else '?'}"
-        )
+        revision = result.deploy.revision if result.deploy else "?"
+        typer.echo(f"canary promoted: deployment/{spec.app_name} at revision {revision}")
 
 
 _COMMANDS: list[tuple[str, Callable[..., None], str]] = [

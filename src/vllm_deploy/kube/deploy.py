@@ -133,7 +133,10 @@ def prune(
     """Deletes what this spec rendered before (our labels) and no longer renders; never a
     Namespace, never a canary's objects."""
     dynamic = DynamicClient(api)
-    selector = f"app.kubernetes.io/managed-by=vllm-deploy,app.kubernetes.io/instance={spec.name},!{TRACK_LABEL}"
+    selector = (
+        "app.kubernetes.io/managed-by=vllm-deploy,"
+        f"app.kubernetes.io/instance={spec.name},!{TRACK_LABEL}"
+    )
     wanted = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in keep}
     namespaces = {spec.namespace} | {
         o["metadata"]["namespace"] for o in keep if o["metadata"].get("namespace")
@@ -194,9 +197,13 @@ def smoke_test(api: client.ApiClient, spec: DeploymentSpec) -> str:
     if spec.secrets.api_keys is not None:
         if status != 401:
             raise OpsError(
-                f"smoke test: GET /v1/models without a key answered {status}, not 401: {data[:200]!r}"
+                f"smoke test: GET /v1/models without a key answered {status}, "
+                f"not 401: {data[:200]!r}"
             )
-        return "GET /v1/models: 401 without a key, as the API keys require (the proxy cannot carry one)"
+        return (
+            "GET /v1/models: 401 without a key, as the API keys require "
+            "(the proxy cannot carry one)"
+        )
     if status != 200:
         raise OpsError(f"smoke test: GET /v1/models answered {status}: {data[:300]!r}")
     ids = [m.get("id") for m in json.loads(data).get("data") or []]

@@ -166,12 +166,14 @@ def rollback(
     old_spec = spec_of(target)
     if old_spec is None:
         say(
-            f"revision {number} carries no spec (not deployed by vllm-deploy): rolling back its pod template only"
+            f"revision {number} carries no spec (not deployed by vllm-deploy): "
+            "rolling back its pod template only"
         )
         return _undo_template(api, d, target, timeout_s, say)
     if (old_spec.name, old_spec.namespace) != (spec.name, spec.namespace):
         raise OpsError(
-            f"revision {number} was made from spec {old_spec.namespace}/{old_spec.name}, not this one"
+            f"revision {number} was made from spec {old_spec.namespace}/{old_spec.name}, "
+            "not this one"
         )
     say(f"rolling back to revision {number} (spec {spec_digest(old_spec)})")
     options = DeployOptions(

@@ -91,7 +91,8 @@ def _metrics_apis(api: client.ApiClient, objects: Iterable[Obj]) -> list[Check]:
             ok = _group_served(api, group)
             fix = {
                 "custom.metrics.k8s.io": "install prometheus-adapter with the rendered "
-                "prometheus-adapter-rules ConfigMap (docs/setup.md), or use autoscaling.backend: keda",
+                "prometheus-adapter-rules ConfigMap (docs/setup.md), "
+                "or use autoscaling.backend: keda",
                 "external.metrics.k8s.io": "install KEDA (docs/setup.md)",
                 "metrics.k8s.io": "install metrics-server",
             }[group]
@@ -144,8 +145,9 @@ def _gpus(api: client.ApiClient, spec: DeploymentSpec) -> list[Check]:
     floor = spec.autoscaling.min_replicas if spec.autoscaling.enabled else spec.replicas
     most = spec.autoscaling.max_replicas if spec.autoscaling.enabled else spec.replicas
     detail = (
-        f"{len(matching)} node(s) match {wanted or 'no selector'}, {sum(per_node)} {spec.gpu.resource} "
-        f"allocatable: {fits} pod(s) of {spec.gpu.count} fit (need {floor}, up to {most})"
+        f"{len(matching)} node(s) match {wanted or 'no selector'}, "
+        f"{sum(per_node)} {spec.gpu.resource} allocatable: "
+        f"{fits} pod(s) of {spec.gpu.count} fit (need {floor}, up to {most})"
     )
     ok = fits >= floor
     fix = (

@@ -66,7 +66,10 @@ class Prometheus:
 
     def slo(self, matcher: str, window: str) -> SloValues:
         def quantile(metric: str) -> str:
-            return f"histogram_quantile(0.95, sum by (le) (rate({metric}_bucket{{{matcher}}}[{window}])))"
+            return (
+                "histogram_quantile(0.95,"
+                f" sum by (le) (rate({metric}_bucket{{{matcher}}}[{window}])))"
+            )
 
         generation = f'{matcher},route=~"{_ROUTES}"'
         total = f"sum(rate(vllm_deploy_requests_total{{{generation}}}[{window}]))"

@@ -53,12 +53,13 @@ def rollout_status(deployment: dict[str, Any], revision: int = 0) -> RolloutStat
     updated, total, available = (
         status.get(k, 0) for k in ("updatedReplicas", "replicas", "availableReplicas")
     )
+    waiting = f'Waiting for deployment "{name}" rollout to finish: '
     if updated < replicas:
-        message = f'Waiting for deployment "{name}" rollout to finish: {updated} out of {replicas} new replicas have been updated...'
+        message = f"{waiting}{updated} out of {replicas} new replicas have been updated..."
     elif total > updated:
-        message = f'Waiting for deployment "{name}" rollout to finish: {total - updated} old replicas are pending termination...'
+        message = f"{waiting}{total - updated} old replicas are pending termination..."
     elif available < updated:
-        message = f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated replicas are available...'
+        message = f"{waiting}{available} of {updated} updated replicas are available..."
     else:
         return RolloutStatus(True, f'deployment "{name}" successfully rolled out', current)
     return RolloutStatus(False, message, current)

@@ -70,7 +70,8 @@ def scale(
             kind, obj = scaler
             low, high = _bounds(kind, obj)
             raise UsageError(
-                f"{spec.app_name} is scaled by {kind} {obj['metadata']['name']} (min {low}, max {high}): "
+                f"{spec.app_name} is scaled by {kind} {obj['metadata']['name']} "
+                f"(min {low}, max {high}): "
                 "a replica count set by hand is undone at its next sync. Use --min/--max, "
                 "or set autoscaling.enabled: false in the spec and deploy"
             )
@@ -119,14 +120,16 @@ def scale(
             break
         if time.monotonic() > deadline:
             raise OpsError(
-                f"the autoscaler did not bring {spec.app_name} within [{low}, {high}] in {timeout_s:g} s"
+                f"the autoscaler did not bring {spec.app_name} within [{low}, {high}] "
+                f"in {timeout_s:g} s"
             )
         time.sleep(1)
     wait_for_rollout(
         api, spec.namespace, spec.app_name, timeout_s, on_progress=lambda s: say(s.message)
     )
     return (
-        f"{kind.lower()}/{name}: min {low}, max {high}; {spec.app_name} has {replicas_now} replicas. "
-        "The next deploy sets the bounds back to the spec's autoscaling.min_replicas/max_replicas: "
-        "change the spec to keep them"
+        f"{kind.lower()}/{name}: min {low}, max {high}; "
+        f"{spec.app_name} has {replicas_now} replicas. "
+        "The next deploy sets the bounds back to the spec's "
+        "autoscaling.min_replicas/max_replicas: change the spec to keep them"
     )

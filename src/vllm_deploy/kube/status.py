@@ -95,7 +95,9 @@ def status(
     warnings = [
         {
             "age": age(e.get("lastTimestamp") or e.get("firstTimestamp")),
-            "object": f"{e['involvedObject'].get('kind', '').lower()}/{e['involvedObject'].get('name')}",
+            "object": (
+                f"{e['involvedObject'].get('kind', '').lower()}/{e['involvedObject'].get('name')}"
+            ),
             "reason": e.get("reason"),
             "message": e.get("message"),
             "count": e.get("count") or 1,

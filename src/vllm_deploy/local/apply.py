@@ -411,7 +411,10 @@ def _conflict(
     ]
     if len(conflicts) == 1:
         entry, path = conflicts[0]
-        message = f"Apply failed with 1 conflict: conflict with {_manager_string(entry)}: {_path_string(path)}"
+        message = (
+            "Apply failed with 1 conflict: "
+            f"conflict with {_manager_string(entry)}: {_path_string(path)}"
+        )
     else:
         by_manager: dict[str, list[str]] = {}
         for entry, path in conflicts:

@@ -1,4 +1,5 @@
-"""Kubernetes-shaped ``Status`` errors, as k8s.io/apimachinery pkg/api/errors/errors.go builds them."""
+"""Kubernetes-shaped ``Status`` errors, as k8s.io/apimachinery pkg/api/errors/errors.go builds
+them."""
 
 from __future__ import annotations
 

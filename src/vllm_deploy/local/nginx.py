@@ -116,7 +116,8 @@ class NginxController(Controller):
                 upstreams.append(self._upstream(key, eps))
                 target = self._target(key, eps)
                 servers.append(
-                    f'  server {{\n    listen 127.0.0.1:{self.ports[key]};\n    set $vd_listener "{key}";\n'
+                    f"  server {{\n    listen 127.0.0.1:{self.ports[key]};\n"
+                    f'    set $vd_listener "{key}";\n'
                     f"    location / {{ {target} }}\n  }}\n"
                 )
         servers.append(self._ingress_server())

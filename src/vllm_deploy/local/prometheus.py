@@ -109,7 +109,8 @@ class PrometheusController(Controller):
                     }
                     labels.update(
                         {
-                            f"__meta_kubernetes_pod_label_{k.replace('.', '_').replace('/', '_').replace('-', '_')}": v
+                            "__meta_kubernetes_pod_label_"
+                            f"{k.replace('.', '_').replace('/', '_').replace('-', '_')}": v
                             for k, v in (pod["metadata"].get("labels") or {}).items()
                         }
                     )

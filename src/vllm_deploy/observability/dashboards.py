@@ -33,7 +33,8 @@ def _overview(c: ObservabilityConfig) -> Dashboard:
                 "Requests by status",
                 (
                     Target(
-                        f'sum by (code) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[$__rate_interval]))',
+                        "sum by (code) (rate("
+                        f'vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[$__rate_interval]))',
                         "{{code}}",
                     ),
                 ),
@@ -95,15 +96,17 @@ def _overview(c: ObservabilityConfig) -> Dashboard:
                     )
                     for w in ("5m", "1h")
                 ),
-                f"Share of requests over the {c.ttft_slo_seconds:g} s TTFT objective; the budget is "
-                f"{1 - c.ttft_slo_objective:.1%} (alerts: VLLMTTFTBudgetBurnFast/Slow).",
+                f"Share of requests over the {c.ttft_slo_seconds:g} s TTFT objective; "
+                f"the budget is {1 - c.ttft_slo_objective:.1%} "
+                "(alerts: VLLMTTFTBudgetBurnFast/Slow).",
                 unit="percentunit",
             ),
             Panel(
                 "Errors and failed requests (logs)",
                 (
                     Target(
-                        '{namespace=~"$namespace", container="vllm"} | json | level="ERROR" or status >= 500'
+                        '{namespace=~"$namespace", container="vllm"}'
+                        ' | json | level="ERROR" or status >= 500'
                     ),
                 ),
                 "Pod log lines at ERROR and access lines with a 5xx status.",
@@ -169,7 +172,8 @@ def _capacity(c: ObservabilityConfig) -> Dashboard:
                 "GPU memory used",
                 (
                     Target(
-                        f"DCGM_FI_DEV_FB_USED{{{gpu}}} / (DCGM_FI_DEV_FB_USED{{{gpu}}} + DCGM_FI_DEV_FB_FREE{{{gpu}}})",
+                        f"DCGM_FI_DEV_FB_USED{{{gpu}}}"
+                        f" / (DCGM_FI_DEV_FB_USED{{{gpu}}} + DCGM_FI_DEV_FB_FREE{{{gpu}}})",
                         "{{pod}} gpu {{gpu}}",
                     ),
                 ),
@@ -191,7 +195,8 @@ def _lifecycle(c: ObservabilityConfig) -> Dashboard:
                 "Ready pods",
                 (
                     Target(
-                        f'sum by (namespace) (kube_pod_status_ready{{{c.ksm_pod_selector}, {NS}, condition="true"}})',
+                        "sum by (namespace) (kube_pod_status_ready"
+                        f'{{{c.ksm_pod_selector}, {NS}, condition="true"}})',
                         "{{namespace}}",
                     ),
                 ),
@@ -217,7 +222,8 @@ def _lifecycle(c: ObservabilityConfig) -> Dashboard:
                 "Restarts (1h)",
                 (
                     Target(
-                        f"sum(increase(kube_pod_container_status_restarts_total{{{c.ksm_container_selector}, {NS}}}[1h]))",
+                        "sum(increase(kube_pod_container_status_restarts_total"
+                        f"{{{c.ksm_container_selector}, {NS}}}[1h]))",
                         "restarts",
                     ),
                 ),
@@ -234,7 +240,8 @@ def _lifecycle(c: ObservabilityConfig) -> Dashboard:
                 "Refused requests",
                 (
                     Target(
-                        f"sum by (reason) (rate(vllm_deploy_rejections_total{{{v}}}[$__rate_interval]))",
+                        "sum by (reason)"
+                        f" (rate(vllm_deploy_rejections_total{{{v}}}[$__rate_interval]))",
                         "{{reason}}",
                     ),
                 ),
@@ -245,7 +252,8 @@ def _lifecycle(c: ObservabilityConfig) -> Dashboard:
                 "Drains by result (1h)",
                 (
                     Target(
-                        f"sum by (result) (increase(vllm_deploy_drain_duration_seconds_count{{{v}}}[1h]))",
+                        "sum by (result)"
+                        f" (increase(vllm_deploy_drain_duration_seconds_count{{{v}}}[1h]))",
                         "{{result}}",
                     ),
                 ),

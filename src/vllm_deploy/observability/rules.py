@@ -52,20 +52,19 @@ class Alert:
 
 def recording_rules(c: ObservabilityConfig) -> list[Recording]:
     v = c.vllm_selector
+    api = f'{v}, route=~"/v1/.*"'
+    requests = f"sum by (namespace, job) (rate(vllm_deploy_requests_total{{{api}}}[5m]))"
+    rejected = f'vllm_deploy_rejections_total{{{v}, reason="max_inflight"}}'
     rules = [
-        Recording(
-            "namespace_job:vllm_deploy_requests:rate5m",
-            f'sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[5m]))',
-        ),
+        Recording("namespace_job:vllm_deploy_requests:rate5m", requests),
         Recording(
             "namespace_job:vllm_deploy_requests_errors:ratio_rate5m",
-            f'sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*", code=~"5.."}}[5m]))'
-            f' / sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[5m]))',
+            f'sum by (namespace, job) (rate(vllm_deploy_requests_total{{{api}, code=~"5.."}}[5m]))'
+            f" / {requests}",
         ),
         Recording(
             "namespace_job:vllm_deploy_rejections:ratio_rate5m",
-            f'sum by (namespace, job) (rate(vllm_deploy_rejections_total{{{v}, reason="max_inflight"}}[5m]))'
-            f' / sum by (namespace, job) (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[5m]))',
+            f"sum by (namespace, job) (rate({rejected}[5m])) / {requests}",
         ),
         Recording(
             f"{BY.replace(', ', '_')}:vllm_requests_finished:rate5m",
@@ -102,7 +101,8 @@ def recording_rules(c: ObservabilityConfig) -> list[Recording]:
             rules.append(
                 Recording(
                     f"{level}:vllm_{short}_seconds:{name}_5m",
-                    f"histogram_quantile({q}, sum by ({BY}, le) (rate(vllm:{metric}_bucket{{{v}}}[5m])))",
+                    f"histogram_quantile({q},"
+                    f" sum by ({BY}, le) (rate(vllm:{metric}_bucket{{{v}}}[5m])))",
                 )
             )
     le = _le(c.ttft_slo_seconds)
@@ -110,8 +110,10 @@ def recording_rules(c: ObservabilityConfig) -> list[Recording]:
         rules.append(
             Recording(
                 f"{level}:vllm_ttft_slo_errors:ratio_rate{window}",
-                f'1 - (sum by ({BY}) (rate(vllm:time_to_first_token_seconds_bucket{{{v}, le="{le}"}}[{window}]))'
-                f" / sum by ({BY}) (rate(vllm:time_to_first_token_seconds_count{{{v}}}[{window}])))",
+                f"1 - (sum by ({BY})"
+                f' (rate(vllm:time_to_first_token_seconds_bucket{{{v}, le="{le}"}}[{window}]))'
+                f" / sum by ({BY})"
+                f" (rate(vllm:time_to_first_token_seconds_count{{{v}}}[{window}])))",
             )
         )
     return rules
@@ -124,6 +126,7 @@ def _le(seconds: float) -> str:
 
 def alerts(c: ObservabilityConfig) -> list[Alert]:
     v, level = c.vllm_selector, BY.replace(", ", "_")
+    container, dcgm = c.ksm_container_selector, c.dcgm_selector
     budget = 1 - c.ttft_slo_objective
     slo = (
         f"{c.ttft_slo_objective:.1%} of requests with a first token within {c.ttft_slo_seconds:g} s"
@@ -133,9 +136,11 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
     return [
         Alert(
             "VLLMTargetDown",
-            # vLLM listens only once its model is loaded: young pods are VLLMPodNotReadyAfterStart's.
+            # vLLM listens only once its model is loaded: young pods are
+            # VLLMPodNotReadyAfterStart's.
             f"up{{{v}}} == 0 unless on (namespace, pod)"
-            f" (time() - kube_pod_start_time{{{c.ksm_pod_selector}}}) < {c.not_ready_after_start_s}",
+            f" (time() - kube_pod_start_time{{{c.ksm_pod_selector}}})"
+            f" < {c.not_ready_after_start_s}",
             "5m",
             "warning",
             "Prometheus cannot scrape a vLLM pod.",
@@ -144,12 +149,13 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         Alert(
             "VLLMNoReadyReplicas",
             f"kube_deployment_status_replicas_available{{{c.ksm_deployment_selector}}} == 0"
-            f" and on (namespace, deployment) kube_deployment_spec_replicas{{{c.ksm_deployment_selector}}} > 0",
+            " and on (namespace, deployment)"
+            f" kube_deployment_spec_replicas{{{c.ksm_deployment_selector}}} > 0",
             "2m",
             "critical",
             "A vLLM Deployment has no ready replicas.",
-            "{{ $labels.namespace }}/{{ $labels.deployment }} has had no available replica for 2 minutes: "
-            "every request to it fails.",
+            "{{ $labels.namespace }}/{{ $labels.deployment }} has had no available replica "
+            "for 2 minutes: every request to it fails.",
         ),
         Alert(
             "VLLMHighErrorRatio",
@@ -239,7 +245,7 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         ),
         Alert(
             "VLLMPodRestarting",
-            f"increase(kube_pod_container_status_restarts_total{{{c.ksm_container_selector}}}[30m])"
+            f"increase(kube_pod_container_status_restarts_total{{{container}}}[30m])"
             f" > {c.restarts_in_30m}",
             "0s",
             "warning",
@@ -248,9 +254,10 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         ),
         Alert(
             "VLLMPodOOMKilled",
-            f'kube_pod_container_status_last_terminated_reason{{{c.ksm_container_selector}, reason="OOMKilled"}} == 1'
+            "kube_pod_container_status_last_terminated_reason"
+            f'{{{container}, reason="OOMKilled"}} == 1'
             f" and on (namespace, pod, container)"
-            f" increase(kube_pod_container_status_restarts_total{{{c.ksm_container_selector}}}[10m]) > 0",
+            f" increase(kube_pod_container_status_restarts_total{{{container}}}[10m]) > 0",
             "0s",
             "warning",
             "A vLLM container was killed for using too much memory.",
@@ -259,7 +266,8 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         Alert(
             "VLLMPodNotReadyAfterStart",
             f"(time() - kube_pod_start_time{{{c.ksm_pod_selector}}}) > {c.not_ready_after_start_s}"
-            f' and on (namespace, pod) kube_pod_status_ready{{{c.ksm_pod_selector}, condition="true"}} == 0',
+            " and on (namespace, pod)"
+            f' kube_pod_status_ready{{{c.ksm_pod_selector}, condition="true"}} == 0',
             "5m",
             "warning",
             "A vLLM pod is still not ready long after it started.",
@@ -279,20 +287,23 @@ def alerts(c: ObservabilityConfig) -> list[Alert]:
         ),
         Alert(
             "VLLMGPUMemoryHigh",
-            f"max by (namespace, pod) (DCGM_FI_DEV_FB_USED{{{c.dcgm_selector}}}"
-            f" / (DCGM_FI_DEV_FB_USED{{{c.dcgm_selector}}} + DCGM_FI_DEV_FB_FREE{{{c.dcgm_selector}}}))"
+            f"max by (namespace, pod) (DCGM_FI_DEV_FB_USED{{{dcgm}}}"
+            f" / (DCGM_FI_DEV_FB_USED{{{dcgm}}} + DCGM_FI_DEV_FB_FREE{{{dcgm}}}))"
             f" > {c.gpu_memory_high:g}",
             "15m",
             "warning",
             "A vLLM pod's GPU memory is nearly exhausted.",
-            f"A GPU of {pod} has had more than {c.gpu_memory_high:.0%} of its memory in use for 15 minutes.",
+            f"A GPU of {pod} has had more than {c.gpu_memory_high:.0%} of its memory in use "
+            "for 15 minutes.",
         ),
         Alert(
             "VLLMGPUUtilizationLow",
-            f"avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{{c.dcgm_selector}}}) < {c.gpu_utilisation_low_percent:g}"
+            f"avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{{dcgm}}})"
+            f" < {c.gpu_utilisation_low_percent:g}"
             # `unless ... >=`: a pod that never served a request has no request series at all.
             f" unless on (namespace, pod) sum by (namespace, pod)"
-            f' (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[15m])) >= {c.idle_requests_per_s:g}',
+            f' (rate(vllm_deploy_requests_total{{{v}, route=~"/v1/.*"}}[15m]))'
+            f" >= {c.idle_requests_per_s:g}",
             "1h",
             "info",
             "A vLLM pod's GPUs are mostly idle.",

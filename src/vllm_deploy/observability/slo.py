@@ -51,7 +51,8 @@ _HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0}
 
 @dataclass(frozen=True)
 class BurnTier:
-    """One row of the workbook's table 5-8: budget spent within ``long``, confirmed over ``short``."""
+    """One row of the workbook's table 5-8: budget spent within ``long``, confirmed over
+    ``short``."""
 
     alert: str
     severity: Severity
@@ -123,7 +124,10 @@ def _share_within(
 def _failed(sel: str) -> Callable[[str], str]:
     def bad(window: str) -> str:
         api = f'{sel}, route=~"/v1/.*"'
-        failed = f'sum by (namespace) (rate(vllm_deploy_requests_total{{{api}, code=~"5..|429"}}[{window}]))'
+        failed = (
+            "sum by (namespace)"
+            f' (rate(vllm_deploy_requests_total{{{api}, code=~"5..|429"}}[{window}]))'
+        )
         total = f"sum by (namespace) (rate(vllm_deploy_requests_total{{{api}}}[{window}]))"
         # No failure at all leaves no failed series: the share is then 0, not absent.
         return f"({failed} or 0 * {total}) / {total}"

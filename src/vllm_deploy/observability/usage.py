@@ -29,7 +29,8 @@ def _metrics_in(expr: str, recorded: dict[str, str]) -> set[str]:
 
 
 def metric_usage(config: ObservabilityConfig) -> dict[str, set[str]]:
-    """Metric name (counters with ``_total``) -> {"VLLMSomeAlert", "dashboard vllm-capacity", ...}."""
+    """Metric name (counters with ``_total``) -> {"VLLMSomeAlert", "dashboard vllm-capacity",
+    ...}."""
     recorded = {r.record: r.expr for r in recording_rules(config)}
     usage: dict[str, set[str]] = {}
     for alert in alerts(config):

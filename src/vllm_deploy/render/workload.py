@@ -204,7 +204,8 @@ def _startup_failures(spec: DeploymentSpec) -> int:
 
 
 def _probes(spec: DeploymentSpec) -> Obj:
-    """Startup (the model load's budget) and readiness on /health/ready, liveness on /health/live."""
+    """Startup (the model load's budget) and readiness on /health/ready, liveness on
+    /health/live."""
     probes = spec.probes
     startup_failures = _startup_failures(spec)
     readiness = _http_get(

@@ -29,8 +29,9 @@ class DrainResult:
 class Lifecycle:
     """Tracks in-flight work and token progress; drains; says whether the engine is stalled.
 
-    Usage: ``lc.request_started()`` ... ``lc.progress()`` per body chunk ... ``lc.request_finished()``;
-    ``await lc.drain(timeout_s=120, quiet_s=5)``; ``lc.stalled()`` for liveness.
+    Usage: ``lc.request_started()`` ... ``lc.progress()`` per body chunk ...
+    ``lc.request_finished()``; ``await lc.drain(timeout_s=120, quiet_s=5)``; ``lc.stalled()``
+    for liveness.
     """
 
     def __init__(

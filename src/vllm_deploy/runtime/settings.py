@@ -30,7 +30,8 @@ class MiddlewareSettings(BaseSettings):
 
     # Comma-separated API keys; empty means no authentication.
     api_key: str = Field(default="", repr=False)
-    # A file with one key per line (a mounted Secret; `#` starts a comment line); merged with api_key.
+    # A file with one key per line (a mounted Secret; `#` starts a comment line); merged with
+    # api_key.
     api_key_file: Path | None = None
     # Required (header X-VLLM-Deploy-Admin-Token) by the admin routes when set; loopback alone
     # is no boundary when a proxy sidecar shares the pod's network namespace.

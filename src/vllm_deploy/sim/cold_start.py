@@ -65,7 +65,8 @@ def render_table(spec: DeploymentSpec, profile: EngineProfile) -> str:
         f"(startup every {spec.probes.startup_period_s} s, readiness every "
         f"{spec.probes.readiness_period_s} s); the image already on the node.",
         "",
-        "| `cache.kind` | who downloads | new pod | download (s) | load + warm-up (s) | ready (s) |",
+        "| `cache.kind` | who downloads | new pod "
+        "| download (s) | load + warm-up (s) | ready (s) |",
         "|---|---|---|---:|---:|---:|",
     ]
     for row in cold_starts(spec, profile):

@@ -79,8 +79,8 @@ class HpaPolicy:
             known = POD_SIGNALS if metric.type in ("Pods", "Resource") else EXTERNAL_SIGNALS
             if metric.key not in known:
                 raise SimError(
-                    f"{self.name}: metric {metric.key!r} ({metric.type}) has no model in the simulator; "
-                    f"it knows {sorted(known)}"
+                    f"{self.name}: metric {metric.key!r} ({metric.type}) "
+                    f"has no model in the simulator; it knows {sorted(known)}"
                 )
 
     def initial_replicas(self) -> int:

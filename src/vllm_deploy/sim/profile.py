@@ -5,8 +5,8 @@ calibrate`` writes new ones). The step model is BLIS's (inference-sim/inference-
 ``docs/approach.md``): a decode step of the running batch takes ``decode_base_s +
 decode_per_seq_s x running``; a prefill takes ``prefill_base_s + prefill_per_token_s x
 prompt tokens`` (one after another when ``prefill_serial``), and ``prefill_interference``
-of its per-token part is time the running decodes lose (1.0 on a GPU, where a prefill and the decodes share each step; 0.0 for an
-engine whose requests do not share a device, like ours).
+of its per-token part is time the running decodes lose (1.0 on a GPU, where a prefill and the
+decodes share each step; 0.0 for an engine whose requests do not share a device, like ours).
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ def print_outcome(
     console.print(table)
     if outcome.recommendation is not None:
         console.print(
-            f"recommended ({outcome.recommendation.evaluated} settings simulated); paste into the spec:"
+            f"recommended ({outcome.recommendation.evaluated} settings simulated); "
+            "paste into the spec:"
         )
         console.print(outcome.recommendation.snippet(), markup=False, highlight=False)

@@ -346,8 +346,8 @@ class DeploymentSpec(_Strict):
         most = self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
         if self.cache.kind == "shared" and self.cache.access_mode == "ReadWriteOnce" and most > 1:
             raise ValueError(
-                "cache.access_mode ReadWriteOnce with cache.kind shared and several replicas: the volume "
-                "attaches to one node only; use ReadWriteMany, or cache.kind ephemeral"
+                "cache.access_mode ReadWriteOnce with cache.kind shared and several replicas: "
+                "the volume attaches to one node only; use ReadWriteMany, or cache.kind ephemeral"
             )
         return self
 

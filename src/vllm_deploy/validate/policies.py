@@ -109,7 +109,8 @@ def grace_period(objs: list[Obj]) -> Iterator[Problem]:
                 "grace-period",
                 obj_id(dep),
                 "spec.template.spec.terminationGracePeriodSeconds",
-                f"{grace} < drain {drain:g} + shutdown {shutdown or 0} + margin {MIN_MARGIN_S} = {need:g}",
+                f"{grace} < drain {drain:g} + shutdown {shutdown or 0} "
+                f"+ margin {MIN_MARGIN_S} = {need:g}",
             )
 
 
@@ -207,7 +208,8 @@ def probe_endpoints(objs: list[Obj]) -> Iterator[Problem]:
                     "probe-endpoints",
                     obj_id(dep),
                     f"{field}.path",
-                    f"{get.get('path')!r} is not served by the middleware (use {sorted(PROBE_PATHS)})",
+                    f"{get.get('path')!r} is not served by the middleware "
+                    f"(use {sorted(PROBE_PATHS)})",
                 )
             if get.get("port") not in ports:
                 yield Problem(
@@ -335,8 +337,8 @@ def autoscaling_metric_served(objs: list[Obj]) -> Iterator[Problem]:
                     "autoscaling-metric-served",
                     obj_id(hpa),
                     f"spec.metrics[{i}].pods.metric.name",
-                    f"{metric['pods']['metric']['name']!r} is produced by no prometheus-adapter rule "
-                    f"(served: {sorted(served) or 'none'})",
+                    f"{metric['pods']['metric']['name']!r} is produced by no "
+                    f"prometheus-adapter rule (served: {sorted(served) or 'none'})",
                 )
     for so in _kind(objs, "ScaledObject"):
         for i, trigger in enumerate(so.get("spec", {}).get("triggers", [])):
@@ -357,9 +359,13 @@ def resources_set(objs: list[Obj]) -> Iterator[Problem]:
     for dep in _kind(objs, "Deployment"):
         for c in _containers(dep):
             res = c.get("resources", {})
-            missing = [f for f, ok in (("requests.cpu", "cpu" in res.get("requests", {})),
-                                      ("requests.memory", "memory" in res.get("requests", {})),
-                                      ("limits.memory", "memory" in res.get("limits", {}))) if not ok]  # fmt: skip
+            requests, limits = res.get("requests", {}), res.get("limits", {})
+            present = (
+                ("requests.cpu", "cpu" in requests),
+                ("requests.memory", "memory" in requests),
+                ("limits.memory", "memory" in limits),
+            )
+            missing = [f for f, ok in present if not ok]
             if missing:
                 yield Problem(
                     "resources-set",

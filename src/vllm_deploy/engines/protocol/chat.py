@@ -1,4 +1,5 @@
-"""``POST /v1/chat/completions``: vLLM 0.33.0's ``ChatCompletionRequest`` (chat_completion/protocol.py).
+"""``POST /v1/chat/completions``: vLLM 0.33.0's ``ChatCompletionRequest``
+(chat_completion/protocol.py).
 
 Messages take any role (vLLM's ``CustomChatCompletionMessageParam`` does) and ``content`` as
 a string, ``null`` or a list of parts; ``messages.render_content`` turns parts into the text

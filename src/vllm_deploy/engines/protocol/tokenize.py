@@ -1,4 +1,5 @@
-"""``POST /tokenize`` and ``POST /detokenize``: vLLM 0.33.0's models (serve/tokenize/protocol.py)."""
+"""``POST /tokenize`` and ``POST /detokenize``: vLLM 0.33.0's models
+(serve/tokenize/protocol.py)."""
 
 from __future__ import annotations
 

@@ -75,11 +75,13 @@ class Verbs:
         meta = obj.setdefault("metadata", {})
         if name is not None and meta.setdefault("name", name) != name:
             raise ApiError.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta['name']}) "
+                f"does not match the name on the URL ({name})"
             )
         if rt.namespaced and meta.get("namespace") not in (None, namespace):
             raise ApiError.bad_request(
-                f"the namespace of the object ({meta['namespace']}) does not match the namespace on the request ({namespace})"
+                f"the namespace of the object ({meta['namespace']}) "
+                f"does not match the namespace on the request ({namespace})"
             )
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if (kind and kind != rt.kind) or (api_version and api_version != rt.api_version):

@@ -201,7 +201,8 @@ class DeploymentController(Controller):
                 d,
                 "Normal",
                 "ScalingReplicaSet",
-                f"Scaled up replica set {created['metadata']['name']} to {rs['spec']['replicas']} from 0",
+                f"Scaled up replica set {created['metadata']['name']} "
+                f"to {rs['spec']['replicas']} from 0",
             )
         if du.has_progress_deadline(d):
             du.set_condition(

@@ -130,7 +130,8 @@ class HpaController(Controller):
                         "type": "AbleToScale",
                         "status": "False",
                         "reason": "FailedGetScale",
-                        "message": f"the HPA controller was unable to get the target's current scale: {ref['kind']} {ref['name']} not found",
+                        "message": "the HPA controller was unable to get the target's "
+                        f"current scale: {ref['kind']} {ref['name']} not found",
                         "lastTransitionTime": rfc3339(now),
                     }
                 ],

@@ -143,7 +143,8 @@ class Scheduler(Controller):
             bound,
             "Normal",
             "Scheduled",
-            f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {chosen}",
+            "Successfully assigned "
+            f"{pod['metadata']['namespace']}/{pod['metadata']['name']} to {chosen}",
         )
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
