@@ -95,7 +95,8 @@ def main() -> None:
     opts = parser.parse_args()
     print(f"# middleware cost: {opts.rounds} alternating rounds x {opts.seconds:.1f} s\n")
     print(
-        "| workload | concurrency | middleware | requests/s | p50 ms | p99 ms | server CPU µs/request |"
+        "| workload | concurrency | middleware | requests/s | p50 ms | p99 ms "
+        "| server CPU µs/request |"
     )
     print("|---|---|---|---|---|---|---|")
     servers = {
@@ -134,8 +135,8 @@ def main() -> None:
                     added = _median(points[label], "p50") - base_p50
                     extra_cpu = statistics.median(cpu[label]) - base_cpu
                     print(
-                        f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} | {added:+.3f} | | "
-                        f"{extra_cpu:+.0f} |",
+                        f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} "
+                        f"| {added:+.3f} | | {extra_cpu:+.0f} |",
                         flush=True,
                     )
                 for label in list(servers)[1:]:

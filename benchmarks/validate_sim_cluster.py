@@ -10,10 +10,12 @@
    phase against the trace, and the pod start chain measured in step 2.
 4. Compare the replica timelines and TTFT per phase; print the table, write JSON and a plot.
 
-    sudo .venv/bin/python benchmarks/validate_sim_cluster.py [--runs 2] [--plot docs/capacity-cluster.png]
+    sudo .venv/bin/python benchmarks/validate_sim_cluster.py [--runs 2] \
+        [--plot docs/capacity-cluster.png]
     .venv/bin/python benchmarks/validate_sim_cluster.py --reuse   # the last cluster reports
 
---trace, --duration, --hpa-sync and --profile make a short run (tests/local/test_validate_sim_cluster.py).
+--trace, --duration, --hpa-sync and --profile make a short run
+(tests/local/test_validate_sim_cluster.py).
 """
 
 from __future__ import annotations
@@ -275,7 +277,8 @@ def compare(
             )
     s = profile.step
     print(
-        f"profile: prefill {s.prefill_base_s * 1e3:.1f} ms + {s.prefill_per_token_s * 1e6:.1f} us/token, "
+        f"profile: prefill {s.prefill_base_s * 1e3:.1f} ms"
+        f" + {s.prefill_per_token_s * 1e6:.1f} us/token, "
         f"decode {s.decode_base_s * 1e3:.2f} ms + {s.decode_per_seq_s * 1e6:.0f} us/seq, "
         f"interference {s.prefill_interference:.2f}, serial {s.prefill_serial}"
     )

@@ -240,7 +240,7 @@ def render(
         bool, typer.Option(help="Validate the output too (see `validate`).")
     ] = False,
 ) -> None:
-    """Render Kubernetes manifests from a deployment spec: one file per component + kustomization."""
+    """Render Kubernetes manifests from a deployment spec: a file per component, a kustomization."""
     from vllm_deploy.render import write
     from vllm_deploy.spec import SpecError, load_spec
 
@@ -422,7 +422,8 @@ def rehearse(
     Exits 1 when a check fails. Example:
 
     \b
-        sudo vllm-deploy rehearse rollout -f examples/local.yaml --replicas 3 --requests 2000 --report r.json
+        sudo vllm-deploy rehearse rollout -f examples/local.yaml --replicas 3 --requests 2000 \
+            --report r.json
     """
     import asyncio
 
@@ -454,10 +455,20 @@ def rehearse(
         except TraceError as exc:
             _fail(str(exc))
     options = RehearsalOptions(
-        scenario, spec, requests=requests, concurrency=concurrency, kubeconfig=kubeconfig,
-        state_dir=state_dir, nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, hpa_sync_s=hpa_sync,
-        burst_s=burst_seconds, settle_s=settle_seconds, trace=arrivals,
-    )  # fmt: skip
+        scenario,
+        spec,
+        requests=requests,
+        concurrency=concurrency,
+        kubeconfig=kubeconfig,
+        state_dir=state_dir,
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        replicas=replicas,
+        hpa_sync_s=hpa_sync,
+        burst_s=burst_seconds,
+        settle_s=settle_seconds,
+        trace=arrivals,
+    )
     try:
         result = asyncio.run(run_rehearsal(options))
     except (NetworkError, OSError, RuntimeError) as exc:
@@ -468,8 +479,10 @@ def rehearse(
         typer.echo(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}")
     summary = result["requests"]
     typer.echo(f"logs: {result['logs']}; nginx access log: {result['nginx_access_log']}")
-    typer.echo(f"requests: {summary['total']} total, {summary['ok']} ok, {summary['failed']} failed, "
-               f"{summary['truncated']} truncated; nginx {result['nginx']['by_status']}")  # fmt: skip
+    typer.echo(
+        f"requests: {summary['total']} total, {summary['ok']} ok, {summary['failed']} failed, "
+        f"{summary['truncated']} truncated; nginx {result['nginx']['by_status']}"
+    )
     if not result["passed"]:
         raise typer.Exit(1)
 
@@ -493,14 +506,16 @@ def simulate(
     profile: Annotated[
         str,
         typer.Option(
-            help="Engine profile: a YAML file, or a shipped one: llama-3.1-8b-h100, llama-3.1-8b-a100, llama-3.3-70b-h100-tp4."
+            help="Engine profile: a YAML file, or a shipped one: llama-3.1-8b-h100, "
+            "llama-3.1-8b-a100, llama-3.3-70b-h100-tp4."
         ),
     ],
     trace: Annotated[
         str,
         typer.Option(
             help="poisson:rate=R | burst:rate=R,factor=K,at=A,for=T | "
-            "diurnal:rate=R,amplitude=A,period=P (+ prompt=,output=,prompt_sd=,output_sd=) | FILE.csv"
+            "diurnal:rate=R,amplitude=A,period=P (+ prompt=,output=,prompt_sd=,output_sd=)"
+            " | FILE.csv"
         ),
     ],
     duration: Annotated[

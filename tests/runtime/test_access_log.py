@@ -1,4 +1,4 @@
-"""The access log's fast paths give what the plain ones would: same lines, same tokens, same times."""
+"""The access log's fast paths give what the plain ones would: same lines, tokens and times."""
 
 from __future__ import annotations
 

@@ -24,8 +24,24 @@ from vllm_deploy.sim.calibrate import calibrate, fit_line
 from vllm_deploy.sim.profile import load_profile
 
 # TTFT = 30 ms + 0.1 ms/token; ITL = 8 ms x (1 + 1.0 x (running - 1) / 7) with max_num_seqs 8.
-ENGINE = ["--engine", "simulated", "--model", "calib", "--max-num-seqs", "8", "--max-model-len", "4096",
-          "--sim-ttft-ms", "30", "--sim-prefill-ms-per-token", "0.1", "--sim-itl-ms", "8", "--sim-load-factor", "1.0"]  # fmt: skip
+ENGINE = [
+    "--engine",
+    "simulated",
+    "--model",
+    "calib",
+    "--max-num-seqs",
+    "8",
+    "--max-model-len",
+    "4096",
+    "--sim-ttft-ms",
+    "30",
+    "--sim-prefill-ms-per-token",
+    "0.1",
+    "--sim-itl-ms",
+    "8",
+    "--sim-load-factor",
+    "1.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +60,26 @@ def test_calibrate_recovers_the_engines_latency_model(
 ) -> None:
     out = tmp_path / "sim-engine.yaml"
     proc = subprocess.run(
-        [sys.executable, "-m", "vllm_deploy", "calibrate", "--url", engine.url, "-o", str(out), "--max-concurrency",
-         "8", "--max-num-seqs", "8", "--repeats", "2"],
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vllm_deploy",
+            "calibrate",
+            "--url",
+            engine.url,
+            "-o",
+            str(out),
+            "--max-concurrency",
+            "8",
+            "--max-num-seqs",
+            "8",
+            "--repeats",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "prefill:" in proc.stderr and "decode:" in proc.stderr
     profile = load_profile(out)

@@ -205,14 +205,18 @@ class AccessLog:
             return
         client = scope.get("client")
         first_byte = observer.first_byte_at
+        ttfb = "null" if first_byte is None else repr(round((first_byte - start) * 1000, 3))
         line = (
             self._head.replace("{}", self._time(time.time()), 1)
-            + f'"request_id": {_s(request_id)}, "trace_id": {_s(trace_id)}, "span_id": {_s(span_id)}, '
+            + f'"request_id": {_s(request_id)}, "trace_id": {_s(trace_id)}, '
+            f'"span_id": {_s(span_id)}, '
             f'"method": {_json_str(scope["method"])}, "path": {_json_str(scope["path"])}, '
-            f'"status": {observer.status or 500}, "duration_ms": {round((end - start) * 1000, 3)!r}, '
-            f'"ttfb_ms": {"null" if first_byte is None else repr(round((first_byte - start) * 1000, 3))}, '
+            f'"status": {observer.status or 500}, '
+            f'"duration_ms": {round((end - start) * 1000, 3)!r}, '
+            f'"ttfb_ms": {ttfb}, '
             f'"prompt_tokens": {_n(observer.prompt_tokens)}, '
-            f'"completion_tokens": {_n(observer.completion_tokens)}, "model": {_s(observer.model)}, '
+            f'"completion_tokens": {_n(observer.completion_tokens)}, '
+            f'"model": {_s(observer.model)}, '
             f'"client": {_s(f"{client[0]}:{client[1]}" if client else None)}'
             + (f', "forwarded_for": {_json_str(forwarded)}}}' if forwarded else "}")
             + handler.terminator

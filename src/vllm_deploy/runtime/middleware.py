@@ -46,7 +46,8 @@ _REQUEST_ID = re.compile(rb"[\w.:@/+=-]{1,128}")
 # The request headers the hot path reads, found in one pass (the first of each, as `header`).
 _WANTED = frozenset({b"x-request-id", b"authorization", b"traceparent", b"x-forwarded-for"})
 _GENERATION_TOKENS = "vllm:generation_tokens_total"
-# vLLM's sleep mode: {sleep_state="awake"} is 0 while the engine sleeps (vllm/v1/metrics/loggers.py).
+# vLLM's sleep mode: {sleep_state="awake"} is 0 while the engine sleeps
+# (vllm/v1/metrics/loggers.py).
 _SLEEP_STATE = "vllm:engine_sleep_state"
 logger = logging.getLogger("vllm_deploy.runtime")
 

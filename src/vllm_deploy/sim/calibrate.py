@@ -124,9 +124,8 @@ async def _measure(
             for _ in range(repeats):
                 first, _, tokens = await _stream(client, model, WORD * words, 2)
                 ttft.append((tokens, first))
-            log(
-                f"prefill: {ttft[-1][0]} prompt tokens -> {statistics.median(f for _, f in ttft[-repeats:]) * 1000:.1f} ms"
-            )
+            first_s = statistics.median(f for _, f in ttft[-repeats:])
+            log(f"prefill: {ttft[-1][0]} prompt tokens -> {first_s * 1000:.1f} ms")
         itl: list[tuple[int, float]] = []
         streams = 1
         while streams <= max_concurrency:
@@ -135,9 +134,8 @@ async def _measure(
                     *(_stream(client, model, WORD * 8, decode_tokens) for _ in range(streams))
                 )
                 itl.append((streams, statistics.fmean(_mean_gap(s) for _, s, _ in results)))
-            log(
-                f"decode: {streams} at once -> {statistics.median(g for _, g in itl[-repeats:]) * 1000:.2f} ms/token"
-            )
+            gap_s = statistics.median(g for _, g in itl[-repeats:])
+            log(f"decode: {streams} at once -> {gap_s * 1000:.2f} ms/token")
             streams *= 2
         interference = await _interference(client, model, ttft, itl, decode_tokens)
         log(f"prefill interference: {interference:.2f}")

@@ -405,5 +405,6 @@ def simulate(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> RunResult:
-    """Usage: ``simulate(setup_from_spec(spec, profile), parse_trace("poisson:rate=5"), policy_for_spec(spec))``."""
+    """Usage: ``simulate(setup_from_spec(spec, profile), parse_trace("poisson:rate=5"),
+    policy_for_spec(spec))``."""
     return _Run(setup, trace, policy, seed).run(progress)

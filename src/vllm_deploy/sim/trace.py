@@ -172,7 +172,8 @@ def parse_trace(
         return _replay(Path(text), duration, max_model_len)
     if kind not in _SHAPES:
         raise TraceError(
-            f"--trace has value {text!r}: expected one of {sorted(_SHAPES)} (KIND:key=value,...) or a CSV file"
+            f"--trace has value {text!r}: expected one of {sorted(_SHAPES)} (KIND:key=value,...)"
+            " or a CSV file"
         )
     params = {**_DEFAULTS, **_params(rest)}
     missing = [k for k in _SHAPES[kind] if k not in params]

@@ -71,14 +71,27 @@ def rollout(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) 
     return [
         _check("no failed request", req["failed"] == 0, req["by_status"]),
         _check("no truncated stream", req["truncated"] == 0, req["truncated"]),
-        _check("nginx saw no 5xx and no 499", nginx["5xx"] == 0 and nginx["499"] == 0, nginx["by_status"]),
-        _check("a new revision rolled out", len(new) >= spec.replicas and all(p["ready"] is not None for p in new),
-               {"revision": newest, "pods": [p["name"] for p in new]}),
-        _check("every old pod drained (preStop) before it exited", bool(old) and len(drained) == len(old),
-               {"old": [p["name"] for p in old], "drained": drained}),
-        _check("every old pod exited 0 within its grace period", bool(old) and len(clean_exit) == len(old),
-               {p["name"]: [p["exit_code"], p["terminated"], p["deletion_deadline"]] for p in old}),
-    ]  # fmt: skip
+        _check(
+            "nginx saw no 5xx and no 499",
+            nginx["5xx"] == 0 and nginx["499"] == 0,
+            nginx["by_status"],
+        ),
+        _check(
+            "a new revision rolled out",
+            len(new) >= spec.replicas and all(p["ready"] is not None for p in new),
+            {"revision": newest, "pods": [p["name"] for p in new]},
+        ),
+        _check(
+            "every old pod drained (preStop) before it exited",
+            bool(old) and len(drained) == len(old),
+            {"old": [p["name"] for p in old], "drained": drained},
+        ),
+        _check(
+            "every old pod exited 0 within its grace period",
+            bool(old) and len(clean_exit) == len(old),
+            {p["name"]: [p["exit_code"], p["terminated"], p["deletion_deadline"]] for p in old},
+        ),
+    ]
 
 
 def kill(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) -> list[Check]:
@@ -104,7 +117,8 @@ def kill(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) -> 
     restarted = [s for s in pod["container_starts"] if s > t - 1]
     return [
         _check(
-            "only requests on the killed pod failed: in flight, or sent before it left the endpoints",
+            "only requests on the killed pod failed: in flight, or sent before it left the "
+            "endpoints",
             bool(failed) and not elsewhere,
             {
                 "failed_first_attempts": len(failed),
@@ -171,7 +185,8 @@ def stall(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
     cut_elsewhere = sorted(cut - {e["request_id"] for e in on_pod})
     return [
         _check(
-            "the liveness probe killed the stalled pod within the stall timeout plus one probe period",
+            "the liveness probe killed the stalled pod within the stall timeout plus one "
+            "probe period",
             kill_t is not None and kill_t - t <= budget,
             {"injected_at": t, "liveness_kill_at": kill_t, "budget_s": budget},
         ),
@@ -289,5 +304,8 @@ def burst(report: Report, spec: DeploymentSpec, records: list[RequestRecord]) ->
 
 
 CHECKS: dict[str, Callable[[Report, DeploymentSpec, list[RequestRecord]], list[Check]]] = {
-    "rollout": rollout, "kill": kill, "stall": stall, "burst": burst,
-}  # fmt: skip
+    "rollout": rollout,
+    "kill": kill,
+    "stall": stall,
+    "burst": burst,
+}

@@ -105,8 +105,13 @@ class Load:
         begin = time.monotonic()
         done = finished = False
         try:
-            async with client.stream("POST", f"{self.url}/v1/chat/completions", json=self._body(record),
-                                     headers=headers, timeout=self.timeout_s) as resp:  # fmt: skip
+            async with client.stream(
+                "POST",
+                f"{self.url}/v1/chat/completions",
+                json=self._body(record),
+                headers=headers,
+                timeout=self.timeout_s,
+            ) as resp:
                 record.status = resp.status_code
                 if resp.status_code != 200:
                     await resp.aread()

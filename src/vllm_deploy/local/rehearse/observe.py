@@ -50,15 +50,17 @@ class PodLife:
         out = {k: v for k, v in self.__dict__.items() if k != "is_ready"}
         out["revision"] = revisions.get(self.template_hash)
         out["exited_within_grace"] = (
-            None if self.terminated is None or self.deletion_deadline is None
+            None
+            if self.terminated is None or self.deletion_deadline is None
             else self.terminated <= self.deletion_deadline + 1.0  # timestamps are whole seconds
-        )  # fmt: skip
+        )
         return out
 
 
 @dataclass
 class ClusterObserver:
-    """Usage: ``obs = ClusterObserver(api, "llm", "vllm-sim")``; ``obs.start()`` ... ``obs.stop()``."""
+    """Usage: ``obs = ClusterObserver(api, "llm", "vllm-sim")``; ``obs.start()`` ...
+    ``obs.stop()``."""
 
     api: client.ApiClient
     namespace: str
@@ -105,8 +107,13 @@ class ClusterObserver:
                     version = (listed.metadata.resource_version if listed.metadata else None) or ""
                     self.listed.set()
                 w = watch.Watch()
-                for event in w.stream(core.list_namespaced_pod, self.namespace, label_selector=self.selector,
-                                      resource_version=version, timeout_seconds=2):  # fmt: skip
+                for event in w.stream(
+                    core.list_namespaced_pod,
+                    self.namespace,
+                    label_selector=self.selector,
+                    resource_version=version,
+                    timeout_seconds=2,
+                ):
                     self._record(event["type"], event["object"])
                     version = event["object"].metadata.resource_version or version
                     if self._stop.is_set():
@@ -120,8 +127,12 @@ class ClusterObserver:
         meta, status = pod.metadata, pod.status
         life = self.pods.get(meta.name)
         if life is None:
-            life = PodLife(meta.name, (meta.labels or {}).get(_TEMPLATE_HASH, ""), meta.uid,
-                           created=self._t(self._ts(meta.creation_timestamp)))  # fmt: skip
+            life = PodLife(
+                meta.name,
+                (meta.labels or {}).get(_TEMPLATE_HASH, ""),
+                meta.uid,
+                created=self._t(self._ts(meta.creation_timestamp)),
+            )
             self.pods[meta.name] = life
         life.ip = status.pod_ip or life.ip
         life.started = life.started or self._t(self._ts(status.start_time))

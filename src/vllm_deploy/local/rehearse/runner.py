@@ -83,17 +83,21 @@ def needed_nodes(spec: DeploymentSpec, scenario: str, gpus_per_node: int) -> int
 
 def _timings(spec: DeploymentSpec) -> dict[str, Any]:
     return {
-        "replicas": spec.replicas, "drain_timeout_s": spec.drain.timeout_s,
-        "drain_quiet_s": spec.drain.quiet_s, "shutdown_timeout_s": spec.engine.shutdown_timeout_s,
-        "grace_period_s": spec.grace_period_s, "min_ready_seconds": spec.rollout.min_ready_seconds,
-        "max_surge": spec.rollout.max_surge, "max_unavailable": spec.rollout.max_unavailable,
+        "replicas": spec.replicas,
+        "drain_timeout_s": spec.drain.timeout_s,
+        "drain_quiet_s": spec.drain.quiet_s,
+        "shutdown_timeout_s": spec.engine.shutdown_timeout_s,
+        "grace_period_s": spec.grace_period_s,
+        "min_ready_seconds": spec.rollout.min_ready_seconds,
+        "max_surge": spec.rollout.max_surge,
+        "max_unavailable": spec.rollout.max_unavailable,
         "readiness_period_s": spec.probes.readiness_period_s,
         "readiness_failure_threshold": spec.probes.readiness_failure_threshold,
         "liveness_period_s": spec.probes.liveness_period_s,
         "liveness_failure_threshold": spec.probes.liveness_failure_threshold,
         "watchdog_stall_s": spec.observability.watchdog_stall_s,
         "autoscaling": spec.autoscaling.model_dump() if spec.autoscaling.enabled else None,
-    }  # fmt: skip
+    }
 
 
 def _nginx(log: Path, listener: str, since: float) -> dict[str, Any]:
@@ -112,9 +116,13 @@ def _nginx(log: Path, listener: str, since: float) -> dict[str, Any]:
                 upstream_failures.append(
                     {k: entry.get(k) for k in ("time", "status", "upstream", "upstream_status")}
                 )
-    return {"total": sum(statuses.values()), "by_status": dict(sorted(statuses.items())),
-            "5xx": sum(n for s, n in statuses.items() if s.startswith("5")), "499": statuses.get("499", 0),
-            "failures": upstream_failures[:50]}  # fmt: skip
+    return {
+        "total": sum(statuses.values()),
+        "by_status": dict(sorted(statuses.items())),
+        "5xx": sum(n for s, n in statuses.items() if s.startswith("5")),
+        "499": statuses.get("499", 0),
+        "failures": upstream_failures[:50],
+    }
 
 
 def _drains(logs_dir: Path, namespace: str, pod: str) -> list[dict[str, Any]]:
@@ -175,10 +183,16 @@ async def rehearse(options: RehearsalOptions) -> dict[str, Any]:
         if options.kubeconfig is None:
             # Kept afterwards: the report points at its logs and nginx's access log.
             state = options.state_dir or Path(tempfile.mkdtemp(prefix="vd-rehearse-"))
-            cluster = LocalCluster(ClusterOptions(
-                state_dir=state, nodes=nodes, gpus_per_node=options.gpus_per_node,
-                scrape_interval="1s", hpa_sync_s=options.hpa_sync_s, restart_backoff_s=10.0,
-            ))  # fmt: skip
+            cluster = LocalCluster(
+                ClusterOptions(
+                    state_dir=state,
+                    nodes=nodes,
+                    gpus_per_node=options.gpus_per_node,
+                    scrape_interval="1s",
+                    hpa_sync_s=options.hpa_sync_s,
+                    restart_backoff_s=10.0,
+                )
+            )
             await stack.enter_async_context(cluster)
             kubeconfig, info = cluster.kubeconfig, cluster.info()
         else:
@@ -269,15 +283,21 @@ async def _run(
         entry["events"] = await asyncio.to_thread(observer.events, life.name)
         pods.append(entry)
     report = {
-        "scenario": options.scenario, "started": started, "duration_s": round(time.time() - started, 2),
-        "spec": spec.name, "timings": _timings(spec),
-        "requests": summarise(load.records), "records": [r.as_dict() for r in load.records],
+        "scenario": options.scenario,
+        "started": started,
+        "duration_s": round(time.time() - started, 2),
+        "spec": spec.name,
+        "timings": _timings(spec),
+        "requests": summarise(load.records),
+        "records": [r.as_dict() for r in load.records],
         "pods": sorted(pods, key=lambda p: (p["created"] or 0, p["name"])),
-        "replicas_timeline": observer.timeline, "hpa_timeline": observer.hpa_timeline,
+        "replicas_timeline": observer.timeline,
+        "hpa_timeline": observer.hpa_timeline,
         "events": ctx.events,
-        "nginx_access_log": info["nginx_access_log"], "logs": info["logs"],
+        "nginx_access_log": info["nginx_access_log"],
+        "logs": info["logs"],
         "nginx": _nginx(Path(info["nginx_access_log"]), listener, started),
-    }  # fmt: skip
+    }
     if options.trace is not None:
         trace = options.trace
         report["trace"] = {

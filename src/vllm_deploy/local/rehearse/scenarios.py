@@ -63,8 +63,11 @@ async def _when(ctx: ScenarioContext, share: float) -> None:
 
 def _serving_pod(ctx: ScenarioContext) -> str:
     """A ready pod that has requests in flight soon: the first ready one, by name."""
-    ready = sorted(p.name for p in ctx.observer.pods.values() if p.ready is not None and p.deleted is None
-                   and p.deletion_deadline is None)  # fmt: skip
+    ready = sorted(
+        p.name
+        for p in ctx.observer.pods.values()
+        if p.ready is not None and p.deleted is None and p.deletion_deadline is None
+    )
     if not ready:
         raise RuntimeError("no ready pod to act on")
     return ready[0]
@@ -72,8 +75,11 @@ def _serving_pod(ctx: ScenarioContext) -> str:
 
 async def _local(ctx: ScenarioContext, pod: str, verb: str, body: dict[str, Any]) -> dict[str, Any]:
     async with httpx.AsyncClient() as client:
-        resp = await client.post(f"{ctx.api_url}/local/v1/namespaces/{ctx.spec.namespace}/pods/{pod}/{verb}",
-                                 json=body, timeout=30)  # fmt: skip
+        resp = await client.post(
+            f"{ctx.api_url}/local/v1/namespaces/{ctx.spec.namespace}/pods/{pod}/{verb}",
+            json=body,
+            timeout=30,
+        )
     resp.raise_for_status()
     result: dict[str, Any] = resp.json()
     return result
@@ -108,8 +114,10 @@ async def stall(ctx: ScenarioContext) -> None:
     async def act() -> None:
         await _when(ctx, 0.2)
         pod = _serving_pod(ctx)
-        script = ("import httpx; r = httpx.post('http://127.0.0.1:8000/admin/sim/faults', "
-                  "json={'hang': True}, timeout=5); print(r.status_code, r.text)")  # fmt: skip
+        script = (
+            "import httpx; r = httpx.post('http://127.0.0.1:8000/admin/sim/faults', "
+            "json={'hang': True}, timeout=5); print(r.status_code, r.text)"
+        )
         result = await _local(
             ctx, pod, "exec", {"container": "vllm", "command": [sys.executable, "-c", script]}
         )
@@ -168,5 +176,8 @@ async def burst(ctx: ScenarioContext) -> None:
 
 
 SCENARIOS: dict[str, Callable[[ScenarioContext], Awaitable[None]]] = {
-    "rollout": rollout, "kill": kill, "stall": stall, "burst": burst,
-}  # fmt: skip
+    "rollout": rollout,
+    "kill": kill,
+    "stall": stall,
+    "burst": burst,
+}
