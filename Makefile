@@ -90,6 +90,8 @@ image-size: $(STAMP)
 bench: $(STAMP) model
 	$(PY) benchmarks/bench_engines.py
 	$(PY) benchmarks/bench_middleware.py
+	$(PY) benchmarks/bench_middleware_inprocess.py
+	$(PY) benchmarks/bench_middleware_inprocess.py --no-access-log
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/validate_sim.py
 	@# The simulator against the local cluster: root (pod network namespaces), nginx, prometheus.
