@@ -116,7 +116,8 @@ def main() -> None:
     print(f"# in-process, access log {log}: {opts.rounds} rounds x {opts.requests} requests")
     print(f"bare app:        {statistics.median(bare):7.2f} µs/request")
     print(f"with middleware: {statistics.median(with_mw):7.2f} µs/request")
-    print(f"middleware:      {statistics.median(with_mw) - statistics.median(bare):7.2f} µs/request")
+    added = statistics.median(with_mw) - statistics.median(bare)
+    print(f"middleware:      {added:7.2f} µs/request")
 
 
 if __name__ == "__main__":
