@@ -1,4 +1,5 @@
-"""The operating commands: preflight, deploy, history, rollback, scale, status, canary.
+"""The operating commands: preflight, deploy, history, rollback, scale, status, canary, and
+analysis-template (the canary gate for Argo Rollouts).
 
 They parse options and delegate to the modules of this package (imported when a command runs:
 they need the ``ops`` extra). Exit codes: 0 done, 1 the operation failed (the cluster did not
@@ -460,6 +461,68 @@ def canary_cmd(
         typer.echo(f"canary promoted: deployment/{spec.app_name} at revision {revision}")
 
 
+ANALYSIS_HELP = """Write the canary gate as an Argo Rollouts AnalysisTemplate (<app>-slo).
+
+For clusters that roll out with Argo Rollouts instead of `vllm-deploy canary`:
+the same checks and PromQL as the canary gate (requests reaching the canary,
+error ratio against the SLO and the stable pods, p95 TTFT and ITL against the
+spec's slo, p95 TTFT canary/stable), one measurement per --analysis-interval,
+--steps of them. The Rollout passes the arguments canary-hash and stable-hash
+(valueFrom.podTemplateHashValue: Latest / Stable). The template is validated
+against Argo Rollouts' CRD schema before it is written. Touches no cluster.
+
+\b
+    vllm-deploy analysis-template -f examples/prod.yaml \\
+        --prometheus-url http://prometheus-operated.monitoring.svc:9090 -o analysis.yaml
+    kubectl apply -f analysis.yaml
+"""
+
+
+def analysis_template_cmd(
+    spec_file: SpecFile,
+    prometheus_url: Annotated[
+        str, typer.Option(help="The Prometheus Argo's analysis controller queries.")
+    ],
+    analysis_interval: Annotated[
+        int, typer.Option(min=1, help="Seconds between measurements (the query window).")
+    ] = 60,
+    steps: Annotated[int, typer.Option(min=1, help="Measurements of each metric.")] = 5,
+    max_ttft_ratio: Annotated[
+        float, typer.Option(min=1.0, help="Most canary/stable p95 TTFT allowed.")
+    ] = 1.5,
+    min_requests: Annotated[
+        int, typer.Option(min=1, help="Requests an interval needs on the canary.")
+    ] = 10,
+    rollout: Annotated[
+        str | None, typer.Option(help="The Rollout's name [default: the Deployment's].")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here [default: stdout].")
+    ] = None,
+) -> None:
+    with _ops():
+        import yaml
+
+        from vllm_deploy.kube.analysis import AnalysisOptions, analysis_template
+        from vllm_deploy.kube.errors import UsageError
+        from vllm_deploy.validate.schemas import validate_schema
+
+        spec = _spec(spec_file)
+        options = AnalysisOptions(
+            prometheus_url, analysis_interval, steps, max_ttft_ratio, min_requests, rollout
+        )
+        template = analysis_template(spec, options)
+        problems = validate_schema(template)
+        if problems:  # e.g. a --rollout name that is not a Kubernetes name
+            raise UsageError("; ".join(f"{p.field}: {p.message}" for p in problems))
+        text = yaml.safe_dump(template, sort_keys=False, width=1_000_000)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text)
+            typer.echo(f"wrote {output}: AnalysisTemplate {spec.namespace}/{spec.app_name}-slo")
+
+
 _COMMANDS: list[tuple[str, Callable[..., None], str]] = [
     ("preflight", preflight_cmd, PREFLIGHT_HELP),
     ("deploy", deploy_cmd, DEPLOY_HELP),
@@ -468,6 +531,7 @@ _COMMANDS: list[tuple[str, Callable[..., None], str]] = [
     ("scale", scale_cmd, SCALE_HELP),
     ("status", status_cmd, STATUS_HELP),
     ("canary", canary_cmd, CANARY_HELP),
+    ("analysis-template", analysis_template_cmd, ANALYSIS_HELP),
 ]
 
 

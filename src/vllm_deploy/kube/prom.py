@@ -12,7 +12,7 @@ import httpx
 from vllm_deploy.contract import GENERATION_PATHS
 from vllm_deploy.kube.errors import OpsError
 
-__all__ = ["Prometheus", "SloValues", "pods_matcher"]
+__all__ = ["Prometheus", "SloValues", "pods_matcher", "slo_queries"]
 
 _ROUTES = "|".join(sorted(GENERATION_PATHS))
 
@@ -65,23 +65,36 @@ class Prometheus:
         return float(result[0]["value"][1])
 
     def slo(self, matcher: str, window: str) -> SloValues:
-        def quantile(metric: str) -> str:
-            return (
-                "histogram_quantile(0.95,"
-                f" sum by (le) (rate({metric}_bucket{{{matcher}}}[{window}])))"
-            )
-
-        generation = f'{matcher},route=~"{_ROUTES}"'
-        total = f"sum(rate(vllm_deploy_requests_total{{{generation}}}[{window}]))"
-        errors = f'sum(rate(vllm_deploy_requests_total{{{generation},code=~"5.."}}[{window}]))'
-        requests = self.query(
-            f"sum(increase(vllm_deploy_requests_total{{{generation}}}[{window}]))"
-        )
-        error_ratio = self.query(f"({errors} or vector(0)) / {total}")
+        queries = slo_queries(matcher, window)
+        requests = self.query(queries["requests"])
         return SloValues(
-            ttft_p95_s=self.query(quantile("vllm:time_to_first_token_seconds")),
-            itl_p95_s=self.query(quantile("vllm:inter_token_latency_seconds")),
-            error_ratio=error_ratio,
+            ttft_p95_s=self.query(queries["ttft_p95_s"]),
+            itl_p95_s=self.query(queries["itl_p95_s"]),
+            error_ratio=self.query(queries["error_ratio"]),
             requests=0.0 if math.isnan(requests) else requests,
-            waiting_per_pod=self.query(f"avg(vllm:num_requests_waiting{{{matcher}}})"),
+            waiting_per_pod=self.query(queries["waiting_per_pod"]),
         )
+
+
+def slo_queries(matcher: str, window: str) -> dict[str, str]:
+    """The PromQL behind each of ``SloValues``' fields, for the pods ``matcher`` selects.
+
+    The canary gate asks them (``Prometheus.slo``), and the Argo Rollouts AnalysisTemplate
+    carries the same text (``kube.analysis``).
+    """
+
+    def quantile(metric: str) -> str:
+        return (
+            f"histogram_quantile(0.95, sum by (le) (rate({metric}_bucket{{{matcher}}}[{window}])))"
+        )
+
+    generation = f'{matcher},route=~"{_ROUTES}"'
+    total = f"sum(rate(vllm_deploy_requests_total{{{generation}}}[{window}]))"
+    errors = f'sum(rate(vllm_deploy_requests_total{{{generation},code=~"5.."}}[{window}]))'
+    return {
+        "ttft_p95_s": quantile("vllm:time_to_first_token_seconds"),
+        "itl_p95_s": quantile("vllm:inter_token_latency_seconds"),
+        "error_ratio": f"({errors} or vector(0)) / {total}",
+        "requests": f"sum(increase(vllm_deploy_requests_total{{{generation}}}[{window}]))",
+        "waiting_per_pod": f"avg(vllm:num_requests_waiting{{{matcher}}})",
+    }

@@ -1,9 +1,9 @@
 """Schema validation: core objects with kubernetes-validate (strict), CRDs with vendored schemas.
 
 Supported Kubernetes versions: 1.30 to 1.37 (``SUPPORTED_VERSIONS``). CRD schemas
-(prometheus-operator v0.93.0, KEDA v2.20.2; see crds/SOURCES.md) are made strict here:
-every object schema that lists its properties rejects unknown ones, as the API server's
-structural-schema pruning would silently drop them.
+(prometheus-operator v0.93.0, KEDA v2.20.2, Argo Rollouts v1.9.1; see crds/SOURCES.md) are
+made strict here: every object schema that lists its properties rejects unknown ones, as the
+API server's structural-schema pruning would silently drop them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_v1_podmonitor.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_v1_prometheusrule.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_v1alpha1_scaledobject.json",
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"): "argoproj.io_v1alpha1_analysistemplate.json",
 }
 
 
