@@ -32,7 +32,8 @@ def _diagrams() -> list[tuple[str, str]]:
 
 
 def _mmdc() -> Path:
-    mmdc = Path(os.environ.get("MMDC") or ROOT / "tools/mermaid/node_modules/.bin/mmdc")
+    # A relative MMDC is the repository's (make passes one); tests may run elsewhere.
+    mmdc = ROOT / os.environ.get("MMDC", "tools/mermaid/node_modules/.bin/mmdc")
     if not mmdc.exists():
         pytest.fail("mermaid-cli is not installed: run `make mermaid` (make test does)")
     return mmdc
