@@ -11,12 +11,12 @@ from vllm_deploy.render import cache
 from vllm_deploy.render.common import (
     ANNOTATION_PREFIX,
     HTTP_PORT,
-    RUN_AS,
     SECRETS_DIR,
     Obj,
     container_security,
     metadata,
     pod_labels,
+    pod_security,
     selector_labels,
 )
 from vllm_deploy.spec.models import DeploymentSpec, SecretRef
@@ -261,14 +261,7 @@ def _pod_spec(spec: DeploymentSpec) -> Obj:
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": spec.grace_period_s,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "fsGroupChangePolicy": "OnRootMismatch",
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
     }
     init = cache.init_containers(spec, _home_env(spec))
     if init:
