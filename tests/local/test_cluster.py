@@ -15,6 +15,7 @@ killContainer), and eviction against PodDisruptionBudgets
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -492,3 +493,25 @@ def test_eviction_respects_the_disruption_budget(local_cluster: RunningCluster) 
 def budget_allows(rc: RunningCluster, ns: str) -> bool:
     pdb = client.PolicyV1Api(rc.api).read_namespaced_pod_disruption_budget("web", ns)
     return bool(pdb.status and pdb.status.disruptions_allowed >= 1)
+
+
+def test_a_mount_over_the_hosts_directories_leaves_path_alone(
+    local_cluster: RunningCluster,
+) -> None:
+    """Mounts rewrite the container's own values; PATH (the host's directories, where the
+    image's commands are) must survive a mount at a path it lies under, as /tmp for a
+    checkout under /tmp."""
+    rc = local_cluster
+    ns = namespace(rc, "path")
+    bin_dir = os.path.dirname(sys.executable)
+    top = "/" + bin_dir.strip("/").split("/")[0]
+    container = {
+        "name": "which",
+        "image": "busybox",
+        "command": ["sh", "-c", 'echo "$PATH" | cut -d: -f1; sleep 600'],
+        "volumeMounts": [{"name": "scratch", "mountPath": top}],
+    }
+    spec = {"containers": [container], "volumes": [{"name": "scratch", "emptyDir": {}}]}
+    rc.core.create_namespaced_pod(ns, {"metadata": {"name": "p"}, "spec": spec})
+    log = wait_for(lambda: rc.core.read_namespaced_pod_log("p", ns), what="its log")
+    assert log.strip() == bin_dir

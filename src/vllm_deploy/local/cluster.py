@@ -8,7 +8,6 @@ model is listed in docs/local-cluster.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -219,10 +218,14 @@ class LocalCluster:
     async def stop(self) -> None:
         """Stops every pod gracefully, then the rest; the pod network always goes."""
         try:
-            # The controllers first, so that nothing replaces the pods being stopped.
-            await self._cancel([t for t in self._tasks if t.get_name() not in ("kubelet", "nginx")])
-            if self.kubelet is not None:
-                await self.kubelet.shutdown()
+            try:
+                # The controllers first, so that nothing replaces the pods being stopped.
+                controllers = [t for t in self._tasks if t.get_name() not in ("kubelet", "nginx")]
+                await self._cancel(controllers)
+                if self.kubelet is not None:
+                    await self.kubelet.shutdown()
+            except Exception:  # the processes below must go whatever happened to the pods
+                logger.exception("stopping the pods")
             await self._cancel(self._tasks)
             for component in (self.nginx, self.prometheus, self.api):
                 if component is not None:
@@ -239,8 +242,12 @@ class LocalCluster:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a task that had failed: say so, and go on stopping
+                logger.exception("task %s had failed", task.get_name())
 
     async def run_until_signal(self) -> None:
         """Serves until SIGINT or SIGTERM, then stops gracefully."""

@@ -91,8 +91,11 @@ class PodWorker:
     def command_of(self, container: Obj) -> tuple[dict[str, str], list[str], str | None]:
         """(environment, argv, working directory) with $(VAR) expanded and mounts rewritten."""
         mounts = Mounts(container, self._volume_dirs)
-        env = {**self._base_env(), **container_env(self._live_pod(), container, self._lookup)}
-        env = {k: mounts.rewrite(v) for k, v in env.items()}
+        # Only the container's own values name paths inside it (a mount's path becomes its
+        # volume's directory); the base PATH names this host's directories, which may lie
+        # under a mount path such as /tmp.
+        declared = container_env(self._live_pod(), container, self._lookup)
+        env = {**self._base_env(), **{k: mounts.rewrite(v) for k, v in declared.items()}}
         argv = self.rewrite(
             container,
             [*(container.get("command") or IMAGE_ENTRYPOINT), *(container.get("args") or [])],
