@@ -20,6 +20,7 @@ __all__ = [
     "ClientGone",
     "DisconnectAwareStreamingResponse",
     "complete_or_gone",
+    "read_bounded",
     "read_json",
     "unless_disconnected",
 ]
@@ -31,8 +32,8 @@ class ClientGone(Exception):
     """The client disconnected before its (non-streamed) response was ready."""
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object; 413 past ``limit`` bytes, 400 when not JSON."""
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The request body; 413 when its declared or actual length passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise OpenAIError(
@@ -43,6 +44,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         body += chunk
         if len(body) > limit:
             raise OpenAIError(413, f"Request body exceeds the limit of {limit} bytes.")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 past ``limit`` bytes, 400 when not JSON."""
+    body = await read_bounded(request, limit)
     try:
         data = json.loads(body)
     except ValueError as exc:

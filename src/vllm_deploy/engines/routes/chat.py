@@ -45,6 +45,7 @@ from vllm_deploy.engines.routes.streaming import (
     error_event,
     head_json,
     sse,
+    stream_end,
     usage_json,
 )
 from vllm_deploy.engines.runs import Run, Sequence
@@ -287,17 +288,9 @@ async def _stream(
         yield error_event(exc)
         yield "data: [DONE]\n\n"
         return
-    if options.include_usage:
-        prompt_tokens, completion_tokens = run.usage()
-        yield sse(
-            {
-                **reply.head_fields(),
-                "choices": [],
-                "usage": usage_json(prompt_tokens, completion_tokens),
-                "system_fingerprint": reply.served.fingerprint,
-            }
-        )
-    yield "data: [DONE]\n\n"
+    usage = run.usage() if options.include_usage else None
+    for event in stream_end(reply.head_fields(), reply.served.fingerprint, usage):
+        yield event
 
 
 def _chunk(

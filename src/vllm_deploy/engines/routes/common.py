@@ -18,6 +18,7 @@ from starlette.requests import Request
 from vllm_deploy.engines.base import Engine
 from vllm_deploy.engines.errors import OpenAIError, from_validation_error, from_validation_errors
 from vllm_deploy.engines.generation import Generator
+from vllm_deploy.engines.http_io import read_bounded
 from vllm_deploy.engines.model_checks import verify_for_model
 from vllm_deploy.engines.params import Limits
 from vllm_deploy.engines.prompts import check_prompt_ids
@@ -117,16 +118,7 @@ async def read_body(request: Request, limit: int) -> Any:
     media_type = request.headers.get("content-type", "").lower().split(";", 1)[0].strip()
     if media_type != "application/json":
         raise from_validation_errors(["Unsupported Media Type: Only 'application/json' is allowed"])
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise OpenAIError(
-            413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes."
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise OpenAIError(413, f"Request body exceeds the limit of {limit} bytes.")
+    body = await read_bounded(request, limit)
     if not body:
         raise from_validation_errors(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]

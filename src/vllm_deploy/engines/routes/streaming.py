@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,15 @@ from vllm_deploy.engines.base import EngineError
 from vllm_deploy.engines.errors import VllmValidationError
 from vllm_deploy.engines.protocol.base import StreamOptions as RequestStreamOptions
 
-__all__ = ["StreamOptions", "dumps", "error_event", "head_json", "sse", "usage_json"]
+__all__ = [
+    "StreamOptions",
+    "dumps",
+    "error_event",
+    "head_json",
+    "sse",
+    "stream_end",
+    "usage_json",
+]
 
 logger = logging.getLogger("vllm_deploy.engine")
 
@@ -75,3 +84,20 @@ def error_event(exc: Exception) -> str:
         logger.exception("error in a stream", exc_info=exc)
         body = error_body("internal server error", "InternalServerError", 500)
     return f"data: {json.dumps(body)}\n\n"
+
+
+def stream_end(
+    head: dict[str, Any], fingerprint: str | None, usage: tuple[int, int] | None
+) -> Iterator[str]:
+    """The end of a completions or chat stream: with ``include_usage``, a chunk with no
+    choices and the totals (``usage``: prompt and completion tokens); then ``[DONE]``."""
+    if usage is not None:
+        yield sse(
+            {
+                **head,
+                "choices": [],
+                "usage": usage_json(*usage),
+                "system_fingerprint": fingerprint,
+            }
+        )
+    yield "data: [DONE]\n\n"
