@@ -32,7 +32,7 @@ class ClientGone(Exception):
     """The client disconnected before its (non-streamed) response was ready."""
 
 
-async def read_bounded(request: Request, limit: int) -> bytes:
+async def read_bounded(request: Request, limit: int) -> bytearray:
     """The request body; 413 when its declared or actual length passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -44,7 +44,7 @@ async def read_bounded(request: Request, limit: int) -> bytes:
         body += chunk
         if len(body) > limit:
             raise OpenAIError(413, f"Request body exceeds the limit of {limit} bytes.")
-    return bytes(body)
+    return body
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
