@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -46,6 +47,12 @@ CASES = [  # (scope, observer, start, end, request_id, trace_id, span_id, forwar
 ]
 
 
+def _json_handler(stream: io.StringIO) -> logging.StreamHandler[io.StringIO]:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    return handler
+
+
 @pytest.fixture
 def logger() -> Iterator[logging.Logger]:
     logger = logging.getLogger("vllm_deploy.test_access")
@@ -61,9 +68,9 @@ def test_the_direct_line_is_the_formatters_line(
 ) -> None:
     monkeypatch.setattr(time, "time", lambda: 1764559876.123456)
     direct, formatted = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(direct)
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
+    handler = _json_handler(direct)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
+    assert AccessLog(logger)._direct_handler() is handler  # the direct path
     AccessLog(logger).write(*case)
     handler.setStream(formatted)
     handler.addFilter(lambda record: True)  # a filter: the record path
@@ -78,7 +85,7 @@ def test_other_configurations_get_a_record(logger: logging.Logger) -> None:
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
-    logger.addHandler(handler)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
     AccessLog(logger).write(*CASES[0])
     assert records and records[0].getMessage() == "request"
     assert records[0].status == 200 and records[0].forwarded_for == "10.0.0.1, 10.0.0.2"  # type: ignore[attr-defined]
@@ -156,12 +163,108 @@ def test_without_the_access_log_the_body_is_not_read() -> None:
 
 def test_a_disabled_logger_writes_nothing(logger: logging.Logger) -> None:
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
+    handler = _json_handler(stream)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
     logger.disabled = True  # what dictConfig's disable_existing_loggers does
     try:
         AccessLog(logger).write(*CASES[0])
     finally:
         logger.disabled = False
     assert stream.getvalue() == ""
+
+
+def _with_body(body: dict[str, Any], status: int = 200) -> ResponseObserver:
+    """An observer that saw a JSON response but has not read it yet (as the middleware's)."""
+    observer = ResponseObserver()
+    observer.on_start({"status": status, "headers": [(b"content-type", b"application/json")]})
+    observer.on_body(json.dumps(body).encode())
+    observer.first_byte_at = 2.001
+    return observer
+
+
+def test_waiting_lines_are_written_together_in_order_and_unchanged(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1764559876.123456)
+    waited, formatted = io.StringIO(), io.StringIO()
+    handler = _json_handler(waited)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
+    cases = [
+        (SCOPE, _with_body(body), 2.0, 2.5, f"r{i}", None, None, None)
+        for i, body in enumerate(BODIES)
+    ]
+    writes: list[str] = []
+
+    async def main() -> None:
+        log = AccessLog(logger, delay_s=60.0)
+        for case in cases:
+            log.write(*case)
+        assert waited.getvalue() == ""  # waiting for the timer
+        handler.stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+        log.flush()
+
+    asyncio.run(main())
+    assert len(writes) == 1  # one write for the whole batch
+    handler.setStream(formatted)
+    handler.addFilter(lambda record: True)  # a filter: the record path, line by line
+    for i, body in enumerate(BODIES):
+        AccessLog(logger).write(SCOPE, _with_body(body), 2.0, 2.5, f"r{i}", None, None, None)
+    assert writes[0] == formatted.getvalue()  # byte for byte, tokens read from each body
+    lines = [json.loads(line) for line in writes[0].splitlines()]
+    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2", "r3"]
+    assert (lines[0]["model"], lines[0]["prompt_tokens"], lines[0]["completion_tokens"]) == (
+        "m",
+        3,
+        4,
+    )
+
+
+def test_the_timer_writes_waiting_lines(logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = _json_handler(stream)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
+
+    async def main() -> None:
+        AccessLog(logger, delay_s=0.05).write(*CASES[1])
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if stream.getvalue():
+                return
+
+    asyncio.run(main())
+    assert json.loads(stream.getvalue())["duration_ms"] == 500.0
+
+
+def test_a_waiting_line_keeps_no_large_body(logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = _json_handler(stream)
+    logger.handlers = [handler]  # pytest adds its own to loggers that do not propagate
+    observer = _with_body(BODIES[1])  # about 90 kB of prompt_logprobs
+
+    async def main() -> None:
+        log = AccessLog(logger, delay_s=60.0)
+        log.write(SCOPE, observer, 2.0, 2.5, "big", None, None, None)
+        # read when the request ended; the body is let go
+        assert observer.model == "m" * 2000 and observer.take_body() is None
+        log.flush()
+
+    asyncio.run(main())
+    line = json.loads(stream.getvalue())
+    assert (line["model"], line["prompt_tokens"], line["completion_tokens"]) == ("m" * 2000, 1, 2)
+
+
+def test_a_new_handler_gets_only_the_lines_written_after_it(logger: logging.Logger) -> None:
+    first, second = io.StringIO(), io.StringIO()
+
+    async def main() -> None:
+        log = AccessLog(logger, delay_s=60.0)
+        logger.handlers = [_json_handler(first)]
+        log.write(*CASES[0])
+        logger.handlers = [_json_handler(second)]  # as a new dictConfig would
+        log.write(*CASES[1])
+        assert first.getvalue().count("\n") == 1 and second.getvalue() == ""
+        log.flush()
+
+    asyncio.run(main())
+    assert json.loads(first.getvalue())["request_id"] == 'r-"1"'
+    assert json.loads(second.getvalue())["request_id"] is None

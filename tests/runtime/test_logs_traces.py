@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,6 +90,8 @@ def test_log_lines_are_json_and_trace_ids_match_exported_spans(
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
         "OTEL_SERVICE_NAME": "tiny-llama-pod",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        # The access lines still wait when the server stops: its shutdown must write them.
+        "VLLMDEPLOY_FLUSH_INTERVAL_S": "10",
     }
     server = ServerProcess(
         ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "1"],
@@ -138,6 +141,23 @@ def test_log_lines_are_json_and_trace_ids_match_exported_spans(
     assert traced_line["request_id"] == "req-42" and traced_line["trace_id"] == CALLER_TRACE
     assert spans[(traced_line["trace_id"], traced_line["span_id"])]["parent"] == "00f067aa0ba902b7"
     assert traced_line["completion_tokens"] == 3 and traced_line["model"] == "m"
+
+
+def test_an_access_line_comes_without_more_traffic(tmp_path: Path) -> None:
+    with ServerProcess(
+        ["--engine", "simulated", "--model", "m", "--sim-ttft-ms", "1"],
+        log_path=tmp_path / "server.log",
+    ) as server:
+        answer = httpx.post(f"{server.url}/v1/completions", json={"prompt": "a", "max_tokens": 2})
+        assert answer.status_code == 200
+        for _ in range(100):  # written within the flush interval (0.05 s), while it runs
+            access = [line for line in server.log().splitlines() if "vllm_deploy.access" in line]
+            if access:
+                break
+            time.sleep(0.1)
+        assert [json.loads(line)["request_id"] for line in access] == [
+            answer.headers["x-request-id"]
+        ]
 
 
 def test_reference_engine_logs_are_json_too(reference_server: ServerProcess) -> None:

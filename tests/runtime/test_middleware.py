@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import time
@@ -11,7 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -269,3 +271,58 @@ def test_api_keys_may_start_with_a_hash_when_given_by_variable() -> None:
     assert ApiKeys.from_settings(load_settings({"VLLMDEPLOY_API_KEY": "#k1,k2"})).allows(
         b"Bearer #k1"
     )
+
+
+def test_a_scrape_counts_every_finished_request_and_sees_those_in_flight() -> None:
+    registry = CollectorRegistry()
+    release = asyncio.Event()
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models(slow: bool = False) -> dict[str, object]:
+        if slow:
+            await release.wait()
+        return {"object": "list", "data": []}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type="text/plain")
+
+    # Counting waits up to 10 s here, so only the scrape can have counted them.
+    settings = MiddlewareSettings(flush_interval_s=10)
+    wrapped = ProductionMiddleware(app, settings=settings, registry=registry)
+    total = ("vllm_deploy_requests_total", {"route": "/v1/models", "code": "200"})
+
+    async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
+        text = (await client.get("/metrics")).text
+        families = text_string_to_metric_families(text)
+        return {
+            s.name: s.value
+            for f in families
+            for s in f.samples
+            if s.name in ("vllm_deploy_requests_in_flight", "vllm_deploy_requests_total")
+            and s.labels.get("route", "/v1/models") == "/v1/models"
+        }
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=wrapped, client=("127.0.0.1", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pod") as client:
+            for _ in range(3):
+                assert (await client.get("/v1/models")).status_code == 200
+            assert registry.get_sample_value(*total) is None  # not counted yet
+            assert await scrape(client) == {
+                "vllm_deploy_requests_total": 3,
+                "vllm_deploy_requests_in_flight": 0,
+            }
+            slow = asyncio.create_task(client.get("/v1/models", params={"slow": True}))
+            while wrapped.lifecycle.in_flight == 0:
+                await asyncio.sleep(0.01)
+            assert (await scrape(client))["vllm_deploy_requests_in_flight"] == 1
+            release.set()
+            assert (await slow).status_code == 200
+            assert await scrape(client) == {
+                "vllm_deploy_requests_total": 4,
+                "vllm_deploy_requests_in_flight": 0,
+            }
+
+    asyncio.run(main())

@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from vllm_deploy.runtime.deferred import Deferred
 from vllm_deploy.runtime.logs import JsonFormatter, UtcTime
 
 __all__ = ["ACCESS_LOGGER", "AccessLog", "ResponseObserver"]
@@ -26,6 +27,9 @@ __all__ = ["ACCESS_LOGGER", "AccessLog", "ResponseObserver"]
 ACCESS_LOGGER = logging.getLogger("vllm_deploy.access")
 
 _JSON_LIMIT = 1 << 20  # larger JSON bodies are not read for usage
+# A waiting access line keeps its response's JSON body up to this size; a larger one is read
+# when the request ends (a full batch of waiting lines then holds at most 16 MiB).
+_DEFER_BODY_LIMIT = 16 << 10
 _DECODER = json.JSONDecoder()
 _MODEL_KEY, _USAGE_KEY = b'"model":', b'"usage":'
 # Bytes after the key that hold its value; a longer value takes the slow path (the rest).
@@ -98,26 +102,49 @@ class ResponseObserver:
         elif self._kind == "sse" and (self.model is None or _USAGE_KEY in body):
             for line in body.split(b"\n"):
                 if line.startswith(b"data: {"):
-                    self._read(line[6:])
+                    self.read(line[6:])
+
+    def take_body(self) -> bytes | None:
+        """The JSON body, for ``model_in`` and ``usage_in`` to read later; the observer lets
+        go of it. None when there is none to read (not JSON, empty, or over 1 MiB)."""
+        chunks, self._chunks = self._chunks, []
+        if not chunks or self._size > _JSON_LIMIT:
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def finish(self) -> None:
-        if self._chunks and self._size <= _JSON_LIMIT:
-            self._read(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks))
+        """Reads ``model`` and ``usage`` from a JSON body (once; the body is let go)."""
+        if (raw := self.take_body()) is not None:
+            self.read(raw)
 
-    def _read(self, raw: bytes) -> None:
-        if self.model is None and (at := raw.find(_MODEL_KEY)) >= 0:
-            model = _value_at(raw, at, _MODEL_KEY, _MODEL_WINDOW)
-            if model is None:
-                model = _value_at(raw, at, _MODEL_KEY)
-            if isinstance(model, str):
-                self.model = model
-        if (at := raw.rfind(_USAGE_KEY)) >= 0:
-            usage = _value_at(raw, at, _USAGE_KEY, _USAGE_WINDOW)
-            if usage is None:
-                usage = _value_at(raw, at, _USAGE_KEY)
-            if isinstance(usage, dict):
-                self.prompt_tokens = _count(usage.get("prompt_tokens"))
-                self.completion_tokens = _count(usage.get("completion_tokens"))
+    def read(self, raw: bytes) -> None:
+        """Takes ``model`` and ``usage`` from a JSON text (a body, or one SSE event's data)."""
+        if self.model is None:
+            self.model = model_in(raw)
+        if (usage := usage_in(raw)) is not None:
+            self.prompt_tokens, self.completion_tokens = usage
+
+
+def model_in(raw: bytes) -> str | None:
+    """The first ``"model":`` string value in a JSON text."""
+    if (at := raw.find(_MODEL_KEY)) < 0:
+        return None
+    model = _value_at(raw, at, _MODEL_KEY, _MODEL_WINDOW)
+    if model is None:
+        model = _value_at(raw, at, _MODEL_KEY)
+    return model if isinstance(model, str) else None
+
+
+def usage_in(raw: bytes) -> tuple[int | None, int | None] | None:
+    """(prompt, completion) tokens of the last ``"usage":`` object; None without one."""
+    if (at := raw.rfind(_USAGE_KEY)) < 0:
+        return None
+    usage = _value_at(raw, at, _USAGE_KEY, _USAGE_WINDOW)
+    if usage is None:
+        usage = _value_at(raw, at, _USAGE_KEY)
+    if not isinstance(usage, dict):
+        return None
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
 
 
 def _s(value: str | None) -> str:
@@ -128,6 +155,30 @@ def _n(value: float | None) -> str:
     return "null" if value is None else repr(value)
 
 
+# A waiting line holds no object the garbage collector tracks (it waits long enough to be
+# promoted to an older generation, where every tracked object costs at each collection):
+# time, method, path, client, status, start, end, first byte, request, trace and span ids,
+# forwarded-for, model, prompt and completion tokens, and the JSON body still to read.
+_Line = tuple[
+    float,
+    str,
+    str,
+    "tuple[str, int] | None",
+    int,
+    float,
+    float,
+    float | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    int | None,
+    bytes | None,
+]
+
+
 class AccessLog:
     """Writes the access lines. Usage: ``log.write(scope, observer, start, end, ...)``.
 
@@ -136,17 +187,21 @@ class AccessLog:
     ``StreamHandler`` with ``JsonFormatter`` and no filters (the configuration in
     ``logging.json``, which vLLM loads too through ``VLLM_LOGGING_CONFIG_PATH``), the same
     line, byte for byte, is written to its stream directly, as its ``emit`` would: no
-    LogRecord, no dict, no second pass (most of the access log's cost per request). Any
-    other configuration gets a record through ``logging``, as usual.
+    LogRecord, no dict, no second pass; and with ``delay_s`` > 0 the lines of requests that
+    end within ``delay_s`` of each other are made and written together, at most ``delay_s``
+    after the first ends (``runtime.deferred``; ``flush()`` writes them now). Any other
+    configuration gets a record through ``logging`` at once, as usual.
     """
 
-    def __init__(self, logger: logging.Logger = ACCESS_LOGGER) -> None:
+    def __init__(self, logger: logging.Logger = ACCESS_LOGGER, delay_s: float = 0.0) -> None:
         self._logger = logger
         self._time = UtcTime()
         self._head = (
             f'{{"time": "{{}}", "level": "INFO", "logger": {_json_str(logger.name)}, '
             '"message": "request", '
         )
+        self._handler: logging.StreamHandler[Any] | None = None  # the waiting lines' handler
+        self._lines: Deferred[_Line] = Deferred(self._write_lines, delay_s)
 
     @staticmethod
     def fields(
@@ -160,6 +215,7 @@ class AccessLog:
         forwarded: str | None,
     ) -> dict[str, Any]:
         """The line's fields, in order; ``forwarded_for`` only when a proxy sent one."""
+        observer.finish()
         client = scope.get("client")
         first_byte = observer.first_byte_at
         fields: dict[str, Any] = {
@@ -191,6 +247,7 @@ class AccessLog:
         span_id: str | None,
         forwarded: str | None,
     ) -> None:
+        """The request's line; the observer must see no more of the response afterwards."""
         if self._logger.disabled:  # as Logger.handle (dictConfig's disable_existing_loggers)
             return
         handler = self._direct_handler()
@@ -203,33 +260,93 @@ class AccessLog:
             )
             self._logger.handle(record)
             return
-        client = scope.get("client")
-        first_byte = observer.first_byte_at
+        if handler is not self._handler:  # the logging configuration changed
+            self._lines.flush()
+            self._handler = handler
+        body = observer.take_body()
+        if body is not None and len(body) > _DEFER_BODY_LIMIT:  # waiting lines hold no big body
+            observer.read(body)
+            body = None
+        self._lines.add(
+            (
+                time.time(),
+                scope["method"],
+                scope["path"],
+                scope.get("client"),
+                observer.status or 500,
+                start,
+                end,
+                observer.first_byte_at,
+                request_id,
+                trace_id,
+                span_id,
+                forwarded,
+                observer.model,
+                observer.prompt_tokens,
+                observer.completion_tokens,
+                body,
+            )
+        )
+
+    def flush(self) -> None:
+        """Writes the waiting lines now."""
+        self._lines.flush()
+
+    def _write_lines(self, lines: list[_Line]) -> None:
+        handler = self._handler
+        assert handler is not None  # set before any line waits
+        end = handler.terminator
+        self._emit(handler, end.join([self._line(*line) for line in lines]) + end)
+
+    def _line(
+        self,
+        created: float,
+        method: str,
+        path: str,
+        client: tuple[str, int] | None,
+        status: int,
+        start: float,
+        end: float,
+        first_byte: float | None,
+        request_id: str | None,
+        trace_id: str | None,
+        span_id: str | None,
+        forwarded: str | None,
+        model: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        body: bytes | None,
+    ) -> str:
+        if body is not None:  # a JSON body: model and usage are read only now
+            model = model_in(body)
+            if (usage := usage_in(body)) is not None:
+                prompt_tokens, completion_tokens = usage
         ttfb = "null" if first_byte is None else repr(round((first_byte - start) * 1000, 3))
-        line = (
-            self._head.replace("{}", self._time(time.time()), 1)
+        return (
+            self._head.replace("{}", self._time(created), 1)
             + f'"request_id": {_s(request_id)}, "trace_id": {_s(trace_id)}, '
             f'"span_id": {_s(span_id)}, '
-            f'"method": {_json_str(scope["method"])}, "path": {_json_str(scope["path"])}, '
-            f'"status": {observer.status or 500}, '
+            f'"method": {_json_str(method)}, "path": {_json_str(path)}, '
+            f'"status": {status}, '
             f'"duration_ms": {round((end - start) * 1000, 3)!r}, '
             f'"ttfb_ms": {ttfb}, '
-            f'"prompt_tokens": {_n(observer.prompt_tokens)}, '
-            f'"completion_tokens": {_n(observer.completion_tokens)}, '
-            f'"model": {_s(observer.model)}, '
+            f'"prompt_tokens": {_n(prompt_tokens)}, '
+            f'"completion_tokens": {_n(completion_tokens)}, '
+            f'"model": {_s(model)}, '
             f'"client": {_s(f"{client[0]}:{client[1]}" if client else None)}'
             + (f', "forwarded_for": {_json_str(forwarded)}}}' if forwarded else "}")
-            + handler.terminator
         )
+
+    def _emit(self, handler: logging.StreamHandler[Any], text: str) -> None:
         handler.acquire()
         try:
-            handler.stream.write(line)
+            handler.stream.write(text)
             handler.flush()
         except RecursionError:  # as StreamHandler.emit
             raise
         except Exception:  # as StreamHandler.emit: report it, never fail the request
             record = self._logger.makeRecord(
-                self._logger.name, logging.INFO, __file__, 0, line, (), None
+                self._logger.name, logging.INFO, __file__, 0, text, (), None
             )
             handler.handleError(record)
         finally:

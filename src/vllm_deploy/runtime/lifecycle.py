@@ -55,6 +55,7 @@ class Lifecycle:
         # and new arrivals at a hung engine would keep its watchdog quiet.
         self._counts_tokens = self._last_tokens is not None
         self._was_stalled = False
+        metrics.track_in_flight(lambda: self.in_flight)
 
     def request_started(self) -> None:
         now = self._clock()
@@ -62,13 +63,11 @@ class Lifecycle:
             self._last_progress = now  # an idle engine has not stalled: start counting now
         self.in_flight += 1
         self._last_arrival = now
-        self._metrics.in_flight.inc()
 
     def request_finished(self) -> None:
         # Not progress: a request that ends (a client giving up, a 4xx) says nothing of
         # whether the engine still produces tokens for the others.
         self.in_flight -= 1
-        self._metrics.in_flight.dec()
 
     def progress(self) -> None:
         """A chunk of generated output went out: the engine is producing (the signal only

@@ -1,14 +1,20 @@
 """The middleware's own metrics: ``vllm_deploy_`` prefix, counters and histograms, no colons.
 
 Gauges declare how to combine processes, so they would stay correct under Prometheus'
-multi-process mode (``PROMETHEUS_MULTIPROC_DIR``); vllm-deploy runs one API server process.
+multi-process mode (``PROMETHEUS_MULTIPROC_DIR``); vllm-deploy runs one API server process,
+which is also the one that serves /metrics: the request metrics, counted in batches, are
+brought up to date before each scrape (``MiddlewareMetrics.flush``).
 """
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from vllm_deploy.contract import ADMIN_PATHS, GENERATION_PATHS, OPEN_PATHS, SIM_FAULTS_PATH
+from vllm_deploy.runtime.deferred import Deferred
 
 __all__ = ["MiddlewareMetrics", "route_label"]
 
@@ -30,9 +36,15 @@ def route_label(path: str) -> str:
 
 
 class MiddlewareMetrics:
-    """Usage: ``MiddlewareMetrics(registry).requests.labels(route, "200").inc()``."""
+    """Usage: ``MiddlewareMetrics(registry).requests.labels(route, "200").inc()``.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    ``observe_request`` counts a finished request at most ``delay_s`` later, together with
+    the others that finished meanwhile (``runtime.deferred``); ``flush()`` counts them now,
+    as the middleware does before every scrape of /metrics. The in-flight gauge is set then
+    too, from ``track_in_flight``'s source, rather than moved by every request.
+    """
+
+    def __init__(self, registry: CollectorRegistry, delay_s: float = 0.0) -> None:
         self.requests = Counter(
             "vllm_deploy_requests",
             "HTTP requests by route and status code.",
@@ -101,13 +113,35 @@ class MiddlewareMetrics:
         self.draining.set(0)
         self.engine_stalled.set(0)
         self._by_request: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._finished: Deferred[tuple[str, int, float | None]] = Deferred(self._count, delay_s)
+        self._in_flight_now: Callable[[], int] | None = None
+
+    def track_in_flight(self, source: Callable[[], int]) -> None:
+        """The in-flight gauge reads ``source()`` whenever requests are counted."""
+        self._in_flight_now = source
 
     def observe_request(self, route: str, code: int, seconds: float | None) -> None:
         """Counts a request; ``seconds`` (None for probes) goes to the duration histogram."""
+        self._finished.add((route, code, seconds))
+
+    def flush(self) -> None:
+        """Counts the finished requests still waiting, and sets the in-flight gauge."""
+        self._finished.flush()
+        if self._in_flight_now is not None:
+            self.in_flight.set(self._in_flight_now())
+
+    def _count(self, finished: list[tuple[str, int, float | None]]) -> None:
+        if self._in_flight_now is not None:
+            self.in_flight.set(self._in_flight_now())
+        for (route, code), n in Tally((route, code) for route, code, _ in finished).items():
+            self._children(route, code)[0].inc(n)
+        for route, code, seconds in finished:
+            if seconds is not None:
+                self._children(route, code)[1].observe(seconds)
+
+    def _children(self, route: str, code: int) -> tuple[Counter, Histogram]:
         children = self._by_request.get((route, code))
         if children is None:  # labels() costs a lock and a tuple per call: look it up once
             children = (self.requests.labels(route, str(code)), self.request_duration.labels(route))
             self._by_request[(route, code)] = children
-        children[0].inc()
-        if seconds is not None:
-            children[1].observe(seconds)
+        return children

@@ -112,12 +112,12 @@ class ProductionMiddleware:
         self.app = app
         self.settings = settings if settings is not None else load_settings()
         registry = registry if registry is not None else REGISTRY
-        self.metrics = MiddlewareMetrics(registry)
+        self.metrics = MiddlewareMetrics(registry, self.settings.flush_interval_s)
         self.keys = ApiKeys.from_settings(self.settings)
         self._gate = Gate(self.settings, self.keys)
         # The access log follows VLLMDEPLOY_LOG_LEVEL inside vLLM too (WARNING turns it off).
         ACCESS_LOGGER.setLevel(self.settings.log_level)
-        self._access_log = AccessLog(ACCESS_LOGGER)
+        self._access_log = AccessLog(ACCESS_LOGGER, self.settings.flush_interval_s)
         if self.keys.enabled:
             logger.info("authentication: %d API keys", len(self.keys))
         else:
@@ -154,11 +154,18 @@ class ProductionMiddleware:
             await self._untraced(scope, send, lambda s: probe(scope, s))
         elif scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
             if scope["path"] == "/metrics":
+                self.flush()  # the scrape counts every request finished so far
                 self.lifecycle.stalled()  # refresh the watchdog gauge for this scrape
             # CORS preflights carry no credentials by design; they reach no engine work.
             await self._untraced(scope, send, lambda s: self.app(scope, receive, s))
         else:
             await self._serve(scope, receive, send)
+
+    def flush(self) -> None:
+        """Counts and logs the finished requests whose metrics and access lines still wait
+        (``VLLMDEPLOY_FLUSH_INTERVAL_S``); done before each /metrics scrape and at shutdown."""
+        self.metrics.flush()
+        self._access_log.flush()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._gate.check(scope, self.lifecycle.in_flight)
@@ -180,6 +187,7 @@ class ProductionMiddleware:
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def on_send(message: Message) -> None:
             if message["type"] == "lifespan.shutdown.complete":
+                self.flush()
                 await asyncio.to_thread(self._provider.shutdown)  # export the last spans
             await send(message)
 
@@ -282,7 +290,6 @@ class ProductionMiddleware:
                 finally:
                     lifecycle.request_finished()
         finally:
-            observer.finish()
             status = observer.status or 500  # the app failed before answering
             if span is not None:
                 span.set_attribute("http.response.status_code", status)

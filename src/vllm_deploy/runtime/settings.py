@@ -51,6 +51,9 @@ class MiddlewareSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Access-log lines for probes and /metrics too (off: they would drown the rest).
     log_probes: bool = False
+    # The longest a finished request's access line and request metrics wait, to be written
+    # together with others' (0: each at once); /metrics always shows every finished request.
+    flush_interval_s: Annotated[float, Field(ge=0, le=10)] = 0.05
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> MiddlewareSettings:
