@@ -4,14 +4,19 @@ Three servers run side by side: no middleware, middleware, and middleware with t
 log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds alternate between them so drift in the
 machine's speed hits all alike. Workloads: non-streamed 1-token requests and streamed
 64-token requests, at concurrency 1 and 8. Reported: medians over rounds of requests/s,
-p50 and p99 latency and the server's CPU time per request (from /proc), then each
-variant's difference to the bare engine.
+p50 and p99 latency, the server's CPU time per request (from /proc) and how busy the
+server was (its CPU time over the wall time; 100% is one core), then each variant's
+difference to the bare engine.
+
+The load comes from the lean client (``loadgen.lean_closed_loop``) unless ``--client
+httpx``: with httpx the client needs about twice the server's CPU per request, so with
+``--pin`` (one core each) the client saturates first and requests/s measure the client.
 
 Each round starts with the next variant, so none always runs first; after the table, the
 median of the per-round ratios (variant / off, same round) is a second, drift-free view.
 
 Usage: python benchmarks/bench_middleware.py [--rounds 5] [--seconds 2.5]
-       [--workload "1 token"] [--only-concurrency 8] [--pin]
+       [--workload "1 token"] [--only-concurrency 8] [--pin] [--client httpx]
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import argparse
 import asyncio
 import os
 import statistics
+import time
 
-from loadgen import Point, closed_loop
+import uvloop
+
+from loadgen import Point, closed_loop, lean_closed_loop
 from vllm_deploy.harness import ServerProcess
 
 ZERO = [  # the simulated engine with every latency at 0: the middleware's worst case
@@ -42,14 +50,19 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _run(
-    server: ServerProcess, body: dict[str, object], concurrency: int, seconds: float
-) -> tuple[Point, float]:
-    """One closed-loop point, and the server's CPU microseconds per request during it."""
+    server: ServerProcess, body: dict[str, object], concurrency: int, seconds: float, client: str
+) -> tuple[Point, float, float]:
+    """One closed-loop point; the server's CPU µs per request and its busy share meanwhile."""
     assert server.proc is not None
-    before = _cpu_seconds(server.proc.pid)
-    point = asyncio.run(closed_loop(f"{server.url}/v1/completions", body, concurrency, seconds, ""))
+    url = f"{server.url}/v1/completions"
+    before, wall = _cpu_seconds(server.proc.pid), time.perf_counter()
+    if client == "lean":
+        point = uvloop.run(lean_closed_loop(url, body, concurrency, seconds, ""))
+    else:
+        point = asyncio.run(closed_loop(url, body, concurrency, seconds, ""))
     cpu = _cpu_seconds(server.proc.pid) - before
-    return point, cpu / (point.requests + concurrency) * 1e6  # warm-up requests ran too
+    busy = cpu / (time.perf_counter() - wall)
+    return point, cpu / (point.requests + concurrency) * 1e6, busy  # warm-up requests ran too
 
 
 def _median(points: list[Point], pick: str) -> float:
@@ -88,17 +101,26 @@ def main() -> None:
         help="only these concurrencies (repeatable; default: 1 and --concurrency)",
     )
     parser.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="the load generator (default: lean, which saturates the server first)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="servers on the first CPU, the load generator on the second (Linux)",
     )
     opts = parser.parse_args()
-    print(f"# middleware cost: {opts.rounds} alternating rounds x {opts.seconds:.1f} s\n")
+    print(
+        f"# middleware cost: {opts.rounds} alternating rounds x {opts.seconds:.1f} s, "
+        f"{opts.client} client{', pinned' if opts.pin else ''}\n"
+    )
     print(
         "| workload | concurrency | middleware | requests/s | p50 ms | p99 ms "
-        "| server CPU µs/request |"
+        "| server CPU µs/request | server busy |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     servers = {
         label: ServerProcess([*ZERO, *args], env=env).start()
         for label, (args, env) in VARIANTS.items()
@@ -115,18 +137,23 @@ def main() -> None:
             for concurrency in opts.only_concurrency or (1, opts.concurrency):
                 points: dict[str, list[Point]] = {label: [] for label in servers}
                 cpu: dict[str, list[float]] = {label: [] for label in servers}
+                busy: dict[str, list[float]] = {label: [] for label in servers}
                 labels = list(servers)
                 for r in range(opts.rounds):
                     # Each round starts with the next variant: no variant always runs first.
                     for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-                        point, cpu_us = _run(servers[label], body, concurrency, opts.seconds)
+                        point, cpu_us, share = _run(
+                            servers[label], body, concurrency, opts.seconds, opts.client
+                        )
                         points[label].append(point)
                         cpu[label].append(cpu_us)
+                        busy[label].append(share)
                 for label, pts in points.items():
                     print(
                         f"| {name} | {concurrency} | {label} | {_median(pts, 'rps'):.0f} | "
                         f"{_median(pts, 'p50'):.3f} | {_median(pts, 'p99'):.3f} | "
-                        f"{statistics.median(cpu[label]):.0f} |"
+                        f"{statistics.median(cpu[label]):.0f} | "
+                        f"{statistics.median(busy[label]):.0%} |"
                     )
                 base_rps, base_p50 = _median(points["off"], "rps"), _median(points["off"], "p50")
                 base_cpu = statistics.median(cpu["off"])
@@ -136,7 +163,7 @@ def main() -> None:
                     extra_cpu = statistics.median(cpu[label]) - base_cpu
                     print(
                         f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} "
-                        f"| {added:+.3f} | | {extra_cpu:+.0f} |",
+                        f"| {added:+.3f} | | {extra_cpu:+.0f} | |",
                         flush=True,
                     )
                 for label in list(servers)[1:]:
