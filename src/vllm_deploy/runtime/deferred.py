@@ -19,13 +19,13 @@ import asyncio
 import atexit
 import weakref
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Deferred"]
 
 T = TypeVar("T")
 
-_LIVE: weakref.WeakSet[Deferred[object]] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Deferred[Any]] = weakref.WeakSet()
 
 
 class Deferred(Generic[T]):
@@ -41,7 +41,7 @@ class Deferred(Generic[T]):
         self._pending: list[T] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        _LIVE.add(self)  # type: ignore[arg-type]  # T is only ever read back by _apply
+        _LIVE.add(self)
 
     def add(self, item: T) -> None:
         try:
