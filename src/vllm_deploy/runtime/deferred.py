@@ -1,11 +1,12 @@
 """Per-request bookkeeping done later, for many requests in one pass.
 
 The access line and the request metrics of a finished request need not be written the
-moment it ends: nobody reads them sooner than the next scrape or log collection. Gathered
-and done together every few tens of milliseconds, the same work costs a third of what it
-costs one request at a time inside the server, where the rest of the request has just
-pushed this code out of the CPU's caches (docs/performance.md). nginx buffers its access
-log the same way (``access_log ... buffer= flush=``).
+moment it ends: nobody reads them sooner than the next scrape or log collection. Done
+together every few tens of milliseconds, the work runs with its code and data in the CPU's
+caches, where one request at a time it runs right after the rest of the request has pushed
+them out: an access line costs the server a third of what it costs alone
+(docs/performance.md). nginx buffers its access log the same way (``access_log ...
+buffer= flush=``).
 
 Items wait at most ``delay_s`` (a timer on the running event loop), or until ``max_items``
 wait; with no running loop, or ``delay_s`` 0, each is done at once. ``flush()`` does the
