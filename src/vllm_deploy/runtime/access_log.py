@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.types import Scope
 
@@ -179,6 +179,84 @@ _Line = tuple[
 ]
 
 
+class _Values(NamedTuple):
+    """An access line's fields, in order, as ``JsonFormatter`` writes them."""
+
+    request_id: str | None
+    trace_id: str | None
+    span_id: str | None
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    ttfb_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str | None
+    client: str | None
+    forwarded_for: str | None
+
+
+def _capture(
+    scope: Scope,
+    observer: ResponseObserver,
+    start: float,
+    end: float,
+    request_id: str | None,
+    trace_id: str | None,
+    span_id: str | None,
+    forwarded: str | None,
+) -> _Line:
+    """What a line needs, taken when its request ends; the observer lets go of the body."""
+    body = observer.take_body()
+    if body is not None and len(body) > _DEFER_BODY_LIMIT:  # waiting lines hold no big body
+        observer.read(body)
+        body = None
+    return (
+        time.time(),
+        scope["method"],
+        scope["path"],
+        scope.get("client"),
+        observer.status or 500,
+        start,
+        end,
+        observer.first_byte_at,
+        request_id,
+        trace_id,
+        span_id,
+        forwarded,
+        observer.model,
+        observer.prompt_tokens,
+        observer.completion_tokens,
+        body,
+    )
+
+
+def _values(line: _Line) -> _Values:
+    """The fields of a captured line; a JSON body's ``model`` and ``usage`` are read now."""
+    (_, method, path, client, status, start, end, first_byte) = line[:8]
+    (request_id, trace_id, span_id, forwarded, model, prompt, completion, body) = line[8:]
+    if body is not None:
+        model = model_in(body)
+        if (usage := usage_in(body)) is not None:
+            prompt, completion = usage
+    return _Values(
+        request_id,
+        trace_id,
+        span_id,
+        method,
+        path,
+        status,
+        round((end - start) * 1000, 3),
+        None if first_byte is None else round((first_byte - start) * 1000, 3),
+        prompt,
+        completion,
+        model,
+        f"{client[0]}:{client[1]}" if client else None,
+        forwarded,
+    )
+
+
 class AccessLog:
     """Writes the access lines. Usage: ``log.write(scope, observer, start, end, ...)``.
 
@@ -215,25 +293,10 @@ class AccessLog:
         forwarded: str | None,
     ) -> dict[str, Any]:
         """The line's fields, in order; ``forwarded_for`` only when a proxy sent one."""
-        observer.finish()
-        client = scope.get("client")
-        first_byte = observer.first_byte_at
-        fields: dict[str, Any] = {
-            "request_id": request_id,
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": observer.status or 500,
-            "duration_ms": round((end - start) * 1000, 3),
-            "ttfb_ms": None if first_byte is None else round((first_byte - start) * 1000, 3),
-            "prompt_tokens": observer.prompt_tokens,
-            "completion_tokens": observer.completion_tokens,
-            "model": observer.model,
-            "client": f"{client[0]}:{client[1]}" if client else None,
-        }
-        if forwarded:
-            fields["forwarded_for"] = forwarded
+        line = _capture(scope, observer, start, end, request_id, trace_id, span_id, forwarded)
+        fields = _values(line)._asdict()
+        if not fields["forwarded_for"]:
+            del fields["forwarded_for"]
         return fields
 
     def write(
@@ -263,29 +326,8 @@ class AccessLog:
         if handler is not self._handler:  # the logging configuration changed
             self._lines.flush()
             self._handler = handler
-        body = observer.take_body()
-        if body is not None and len(body) > _DEFER_BODY_LIMIT:  # waiting lines hold no big body
-            observer.read(body)
-            body = None
         self._lines.add(
-            (
-                time.time(),
-                scope["method"],
-                scope["path"],
-                scope.get("client"),
-                observer.status or 500,
-                start,
-                end,
-                observer.first_byte_at,
-                request_id,
-                trace_id,
-                span_id,
-                forwarded,
-                observer.model,
-                observer.prompt_tokens,
-                observer.completion_tokens,
-                body,
-            )
+            _capture(scope, observer, start, end, request_id, trace_id, span_id, forwarded)
         )
 
     def flush(self) -> None:
@@ -296,45 +338,23 @@ class AccessLog:
         handler = self._handler
         assert handler is not None  # set before any line waits
         end = handler.terminator
-        self._emit(handler, end.join([self._line(*line) for line in lines]) + end)
+        self._emit(handler, end.join([self._line(line) for line in lines]) + end)
 
-    def _line(
-        self,
-        created: float,
-        method: str,
-        path: str,
-        client: tuple[str, int] | None,
-        status: int,
-        start: float,
-        end: float,
-        first_byte: float | None,
-        request_id: str | None,
-        trace_id: str | None,
-        span_id: str | None,
-        forwarded: str | None,
-        model: str | None,
-        prompt_tokens: int | None,
-        completion_tokens: int | None,
-        body: bytes | None,
-    ) -> str:
-        if body is not None:  # a JSON body: model and usage are read only now
-            model = model_in(body)
-            if (usage := usage_in(body)) is not None:
-                prompt_tokens, completion_tokens = usage
-        ttfb = "null" if first_byte is None else repr(round((first_byte - start) * 1000, 3))
+    def _line(self, line: _Line) -> str:
+        v = _values(line)
         return (
-            self._head.replace("{}", self._time(created), 1)
-            + f'"request_id": {_s(request_id)}, "trace_id": {_s(trace_id)}, '
-            f'"span_id": {_s(span_id)}, '
-            f'"method": {_json_str(method)}, "path": {_json_str(path)}, '
-            f'"status": {status}, '
-            f'"duration_ms": {round((end - start) * 1000, 3)!r}, '
-            f'"ttfb_ms": {ttfb}, '
-            f'"prompt_tokens": {_n(prompt_tokens)}, '
-            f'"completion_tokens": {_n(completion_tokens)}, '
-            f'"model": {_s(model)}, '
-            f'"client": {_s(f"{client[0]}:{client[1]}" if client else None)}'
-            + (f', "forwarded_for": {_json_str(forwarded)}}}' if forwarded else "}")
+            self._head.replace("{}", self._time(line[0]), 1)
+            + f'"request_id": {_s(v.request_id)}, "trace_id": {_s(v.trace_id)}, '
+            f'"span_id": {_s(v.span_id)}, '
+            f'"method": {_json_str(v.method)}, "path": {_json_str(v.path)}, '
+            f'"status": {v.status}, '
+            f'"duration_ms": {v.duration_ms!r}, '
+            f'"ttfb_ms": {_n(v.ttfb_ms)}, '
+            f'"prompt_tokens": {_n(v.prompt_tokens)}, '
+            f'"completion_tokens": {_n(v.completion_tokens)}, '
+            f'"model": {_s(v.model)}, '
+            f'"client": {_s(v.client)}'
+            + (f', "forwarded_for": {_json_str(v.forwarded_for)}}}' if v.forwarded_for else "}")
         )
 
     def _emit(self, handler: logging.StreamHandler[Any], text: str) -> None:
