@@ -122,30 +122,16 @@ def test_echo_prepends_the_prompt(any_server: ServerProcess) -> None:
     )
     assert only["choices"][0]["text"] == "Hello there"
     # Chat: the last message is echoed when the reply continues it (same role).
-    messages = [*_MSG, {"role": "assistant", "content": "One,"}]
-    chat = post(
-        any_server,
-        _CHAT,
-        {
-            "messages": messages,
-            "echo": True,
-            "max_tokens": 2,
-            "add_generation_prompt": False,
-            "continue_final_message": True,
-        },
-    )
+    continued = {
+        "messages": [*_MSG, {"role": "assistant", "content": "One,"}],
+        "echo": True,
+        "max_tokens": 2,
+        "add_generation_prompt": False,
+        "continue_final_message": True,
+    }
+    chat = post(any_server, _CHAT, continued)
     assert chat["choices"][0]["message"]["content"].startswith("One,")
-    events = stream(
-        any_server,
-        _CHAT,
-        {
-            "messages": messages,
-            "echo": True,
-            "max_tokens": 2,
-            "add_generation_prompt": False,
-            "continue_final_message": True,
-        },
-    )
+    events = stream(any_server, _CHAT, continued)
     assert events[1]["choices"][0]["delta"] == {"content": "One,"}
 
 

@@ -203,25 +203,24 @@ def test_deploy_canary_rollback_and_scale_under_load(
     assert summary["failed"] == 0 and summary["truncated"] == 0, summary
 
 
+def _sick_spec(path: Path, **changes: Any) -> Path:
+    """The one-replica "sick" model the rollback and dry-run tests deploy, with changes."""
+    return write_spec(
+        path,
+        name="sick",
+        namespace="llm-sick",
+        autoscaling={"enabled": False},
+        replicas=1,
+        **changes,
+    )
+
+
 def test_a_deploy_that_never_gets_ready_is_rolled_back(
     cluster: RunningCluster, tmp_path: Path
 ) -> None:
     rc = cluster
-    good = write_spec(
-        tmp_path / "good.yaml",
-        name="sick",
-        namespace="llm-sick",
-        autoscaling={"enabled": False},
-        replicas=1,
-    )
-    bad = write_spec(
-        tmp_path / "bad.yaml",
-        name="sick",
-        namespace="llm-sick",
-        autoscaling={"enabled": False},
-        replicas=1,
-        engine={"simulated": {"startup_s": 1000}},
-    )
+    good = _sick_spec(tmp_path / "good.yaml")
+    bad = _sick_spec(tmp_path / "bad.yaml", engine={"simulated": {"startup_s": 1000}})
     assert run(rc, "deploy", "-f", str(good)).returncode == 0
     failed = run(rc, "deploy", "-f", str(bad), "--timeout", "15")
     assert failed.returncode == 1
@@ -251,14 +250,7 @@ def test_dry_run_shows_the_change_and_changes_nothing(
     cluster: RunningCluster, tmp_path: Path
 ) -> None:
     rc = cluster
-    spec = write_spec(
-        tmp_path / "dry.yaml",
-        name="sick",
-        namespace="llm-sick",
-        autoscaling={"enabled": False},
-        replicas=1,
-        engine={"simulated": {"itl_ms": 11}},
-    )
+    spec = _sick_spec(tmp_path / "dry.yaml", engine={"simulated": {"itl_ms": 11}})
     before = rc.apps.read_namespaced_deployment("vllm-sick", "llm-sick").metadata.resource_version
     dry = run(rc, "deploy", "-f", str(spec), "--dry-run")
     assert dry.returncode == 0, dry.stderr
