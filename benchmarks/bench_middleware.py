@@ -1,15 +1,17 @@
 """What ProductionMiddleware costs: the zero-latency simulated engine with and without it.
 
-Three servers run side by side: no middleware, middleware, and middleware with the access
-log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds alternate between them so drift in the
-machine's speed hits all alike. Workloads: non-streamed 1-token requests and streamed
-64-token requests, at concurrency 1 and 8. Reported: medians over rounds of requests/s,
-p50 and p99 latency, the server's CPU time per request (from /proc) and how busy the
-server was (its CPU time over the wall time; 100% is one core), then each variant's
+Four servers run side by side: no middleware, middleware, middleware with nothing batched
+(VLLMDEPLOY_FLUSH_INTERVAL_S=0: each access line written and each request counted as it
+ends), and middleware with the access log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds
+alternate between them so drift in the machine's speed hits all alike. Workloads:
+non-streamed 1-token requests and streamed 64-token requests, at concurrency 1 and 8.
+Reported: medians over rounds of requests/s, p50 and p99 latency, the server's CPU time
+per request (from /proc), how busy the server was (its CPU time over the wall time; 100%
+is one core) and the load generator's own CPU time per request, then each variant's
 difference to the bare engine.
 
 The load comes from the lean client (``loadgen.lean_closed_loop``) unless ``--client
-httpx``: with httpx the client needs about twice the server's CPU per request, so with
+httpx``: with httpx the client needs nearly twice the server's CPU per request, so with
 ``--pin`` (one core each) the client saturates first and requests/s measure the client.
 
 Each round starts with the next variant, so none always runs first; after the table, the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import time
 
@@ -52,17 +55,22 @@ def _cpu_seconds(pid: int) -> float:
 def _run(
     server: ServerProcess, body: dict[str, object], concurrency: int, seconds: float, client: str
 ) -> tuple[Point, float, float]:
-    """One closed-loop point; the server's CPU µs per request and its busy share meanwhile."""
+    """One closed-loop point; per request, the server's and the client's CPU µs, and how
+    busy the server was meanwhile."""
     assert server.proc is not None
     url = f"{server.url}/v1/completions"
     before, wall = _cpu_seconds(server.proc.pid), time.perf_counter()
+    mine = resource.getrusage(resource.RUSAGE_SELF)  # the load generator is this process
     if client == "lean":
         point = uvloop.run(lean_closed_loop(url, body, concurrency, seconds, ""))
     else:
         point = asyncio.run(closed_loop(url, body, concurrency, seconds, ""))
     cpu = _cpu_seconds(server.proc.pid) - before
     busy = cpu / (time.perf_counter() - wall)
-    return point, cpu / (point.requests + concurrency) * 1e6, busy  # warm-up requests ran too
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    own = after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime
+    n = point.requests + concurrency  # warm-up requests ran too
+    return point, cpu / n * 1e6, busy, own / n * 1e6
 
 
 def _median(points: list[Point], pick: str) -> float:
@@ -77,6 +85,7 @@ def _median(points: list[Point], pick: str) -> float:
 VARIANTS = {  # label: (extra serve args, environment)
     "off": (["--no-middleware"], {}),
     "on": ([], {}),
+    "on, nothing batched": ([], {"VLLMDEPLOY_FLUSH_INTERVAL_S": "0"}),
     "on, no access log": ([], {"VLLMDEPLOY_LOG_LEVEL": "WARNING"}),
 }
 
@@ -118,9 +127,9 @@ def main() -> None:
     )
     print(
         "| workload | concurrency | middleware | requests/s | p50 ms | p99 ms "
-        "| server CPU µs/request | server busy |"
+        "| server CPU µs/request | server busy | client CPU µs/request |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     servers = {
         label: ServerProcess([*ZERO, *args], env=env).start()
         for label, (args, env) in VARIANTS.items()
@@ -138,22 +147,25 @@ def main() -> None:
                 points: dict[str, list[Point]] = {label: [] for label in servers}
                 cpu: dict[str, list[float]] = {label: [] for label in servers}
                 busy: dict[str, list[float]] = {label: [] for label in servers}
+                client: dict[str, list[float]] = {label: [] for label in servers}
                 labels = list(servers)
                 for r in range(opts.rounds):
                     # Each round starts with the next variant: no variant always runs first.
                     for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-                        point, cpu_us, share = _run(
+                        point, cpu_us, share, client_us = _run(
                             servers[label], body, concurrency, opts.seconds, opts.client
                         )
                         points[label].append(point)
                         cpu[label].append(cpu_us)
                         busy[label].append(share)
+                        client[label].append(client_us)
                 for label, pts in points.items():
                     print(
                         f"| {name} | {concurrency} | {label} | {_median(pts, 'rps'):.0f} | "
                         f"{_median(pts, 'p50'):.3f} | {_median(pts, 'p99'):.3f} | "
                         f"{statistics.median(cpu[label]):.0f} | "
-                        f"{statistics.median(busy[label]):.0%} |"
+                        f"{statistics.median(busy[label]):.0%} | "
+                        f"{statistics.median(client[label]):.0f} |"
                     )
                 base_rps, base_p50 = _median(points["off"], "rps"), _median(points["off"], "p50")
                 base_cpu = statistics.median(cpu["off"])
@@ -163,7 +175,7 @@ def main() -> None:
                     extra_cpu = statistics.median(cpu[label]) - base_cpu
                     print(
                         f"| {name} | {concurrency} | cost of {label} | {loss:+.1%} "
-                        f"| {added:+.3f} | | {extra_cpu:+.0f} | |",
+                        f"| {added:+.3f} | | {extra_cpu:+.0f} | | |",
                         flush=True,
                     )
                 for label in list(servers)[1:]:

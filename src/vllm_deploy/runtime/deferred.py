@@ -4,9 +4,9 @@ The access line and the request metrics of a finished request need not be writte
 moment it ends: nobody reads them sooner than the next scrape or log collection. Done
 together every few tens of milliseconds, the work runs with its code and data in the CPU's
 caches, where one request at a time it runs right after the rest of the request has pushed
-them out: an access line costs the server a third of what it costs alone
-(docs/performance.md). nginx buffers its access log the same way (``access_log ...
-buffer= flush=``).
+them out: batched, the middleware adds about half the server CPU it adds with nothing
+batched (docs/performance.md). nginx buffers its access log the same way (``access_log
+... buffer= flush=``).
 
 Items wait at most ``delay_s`` (a timer on the running event loop), or until ``max_items``
 wait; with no running loop, or ``delay_s`` 0, each is done at once. ``flush()`` does the
