@@ -1,8 +1,10 @@
 """What ProductionMiddleware costs: the zero-latency simulated engine with and without it.
 
-Four servers run side by side: no middleware, middleware, middleware with nothing batched
+Five servers run side by side: no middleware; a floor (``floor_server.py``: only the request
+id in and the X-Request-Id and traceparent headers out, which no middleware that keeps them
+can undercut); the middleware; the middleware with nothing batched
 (VLLMDEPLOY_FLUSH_INTERVAL_S=0: each access line written and each request counted as it
-ends), and middleware with the access log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds
+ends); and the middleware with the access log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds
 alternate between them so drift in the machine's speed hits all alike. Workloads:
 non-streamed 1-token requests and streamed 64-token requests, at concurrency 1 and 8.
 Reported: medians over rounds of requests/s, p50 and p99 latency, the server's CPU time
@@ -29,6 +31,7 @@ import os
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import uvloop
 
@@ -82,11 +85,13 @@ def _median(points: list[Point], pick: str) -> float:
     return statistics.median(values)
 
 
-VARIANTS = {  # label: (extra serve args, environment)
-    "off": (["--no-middleware"], {}),
-    "on": ([], {}),
-    "on, nothing batched": ([], {"VLLMDEPLOY_FLUSH_INTERVAL_S": "0"}),
-    "on, no access log": ([], {"VLLMDEPLOY_LOG_LEVEL": "WARNING"}),
+FLOOR = [str(Path(__file__).with_name("floor_server.py"))]  # takes vllm-deploy's arguments
+VARIANTS = {  # label: (extra serve args, environment, launcher)
+    "off": (["--no-middleware"], {}, None),
+    "floor: request id only": (["--no-middleware"], {}, FLOOR),
+    "on": ([], {}, None),
+    "on, nothing batched": ([], {"VLLMDEPLOY_FLUSH_INTERVAL_S": "0"}, None),
+    "on, no access log": ([], {"VLLMDEPLOY_LOG_LEVEL": "WARNING"}, None),
 }
 
 
@@ -131,8 +136,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     servers = {
-        label: ServerProcess([*ZERO, *args], env=env).start()
-        for label, (args, env) in VARIANTS.items()
+        label: ServerProcess([*ZERO, *args], env=env, launcher=launcher).start()
+        for label, (args, env, launcher) in VARIANTS.items()
     }
     if opts.pin:  # the servers on CPU 0 (one at a time runs), the load generator on CPU 1
         for server in servers.values():

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """Usage: ``with ServerProcess(["--engine", "simulated", "--model", "m"]) as s: s.url``."""
+    """Usage: ``with ServerProcess(["--engine", "simulated", "--model", "m"]) as s: s.url``.
+
+    ``launcher``: what follows the interpreter, in place of ``-m vllm_deploy``, e.g. a script
+    that takes the same command line (``benchmarks/floor_server.py``).
+    """
 
     def __init__(
         self,
@@ -30,8 +35,10 @@ class ServerProcess:
         log_path: Path | None = None,
         ready_timeout: float = 60,
         env: dict[str, str] | None = None,
+        launcher: Sequence[str] | None = None,
     ) -> None:
         self._env = env or {}
+        self._launcher = list(launcher) if launcher else ["-m", "vllm_deploy"]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = args
@@ -42,8 +49,7 @@ class ServerProcess:
     def start(self, wait_ready: bool = True) -> ServerProcess:
         cmd = [
             sys.executable,
-            "-m",
-            "vllm_deploy",
+            *self._launcher,
             "serve",
             "--host",
             "127.0.0.1",
