@@ -1,8 +1,8 @@
 """What ProductionMiddleware costs: the zero-latency simulated engine with and without it.
 
 Five servers run side by side: no middleware; a floor (``floor_server.py``: only the request
-id in and the X-Request-Id and traceparent headers out, which no middleware that keeps them
-can undercut); the middleware; the middleware with nothing batched
+id in and the X-Request-Id and traceparent headers out, which a middleware that keeps them
+can hardly undercut); the middleware; the middleware with nothing batched
 (VLLMDEPLOY_FLUSH_INTERVAL_S=0: each access line written and each request counted as it
 ends); and the middleware with the access log off (VLLMDEPLOY_LOG_LEVEL=WARNING). Rounds
 alternate between them so drift in the machine's speed hits all alike. Workloads:

@@ -6,7 +6,7 @@ new one unless the client sent one), and the response carries ``X-Request-Id`` a
 ``traceparent`` (new trace and span ids). No gate, metrics, access log, trace context read
 from the request, or validation. The server is ``vllm-deploy serve --no-middleware`` (the
 bench's ``off``) with this layer outermost, so the difference to ``off`` is what this
-little costs: no middleware that keeps those three headers can cost less.
+little costs: a middleware that keeps those three headers can hardly cost less.
 
 Usage: python benchmarks/floor_server.py serve --no-middleware [serve options]
 """
