@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from vllm_deploy.runtime.access_log import AccessLog, ResponseObserver
+from vllm_deploy.runtime.access_log import AccessLog, ResponseObserver, _capture, _values
 from vllm_deploy.runtime.logs import JsonFormatter, UtcTime
 
 
@@ -77,7 +77,10 @@ def test_the_direct_line_is_the_formatters_line(
     AccessLog(logger).write(*case)
     assert direct.getvalue() == formatted.getvalue()  # byte for byte
     line = json.loads(direct.getvalue())
-    assert list(line) == ["time", "level", "logger", "message", *AccessLog.fields(*case)]
+    fields = ["request_id", "trace_id", "span_id", "method", "path", "status", "duration_ms"]
+    fields += ["ttfb_ms", "prompt_tokens", "completion_tokens", "model", "client"]
+    fields += ["forwarded_for"] if case[7] else []  # only when a proxy sent one
+    assert list(line) == ["time", "level", "logger", "message", *fields]
     assert line["time"] == "2025-12-01T03:31:16.123456+00:00" and line["message"] == "request"
 
 
@@ -100,13 +103,16 @@ def test_the_time_is_datetimes_isoformat() -> None:
         assert utc(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
 
 
-def _observe(chunks: list[bytes], ctype: bytes = b"application/json") -> ResponseObserver:
-    observer = ResponseObserver()
+def _logged(
+    chunks: list[bytes], ctype: bytes = b"application/json", read_tokens: bool = True
+) -> tuple[int, str | None, int | None, int | None]:
+    """Status, model and tokens of a response, as its access line gets them."""
+    observer = ResponseObserver(read_tokens)
     observer.on_start({"status": 200, "headers": [(b"content-type", ctype)]})
     for chunk in chunks:
         observer.on_body(chunk)
-    observer.finish()
-    return observer
+    v = _values(_capture(SCOPE, observer, 1.0, 2.0, None, None, None, None))
+    return v.status, v.model, v.prompt_tokens, v.completion_tokens
 
 
 BODIES = [
@@ -134,13 +140,10 @@ def test_tokens_and_model_are_what_parsing_the_body_gives(
 ) -> None:
     raw = json.dumps(body).encode()
     size = len(raw) // pieces + 1
-    observer = _observe([raw[i : i + size] for i in range(0, len(raw), size)])
+    logged = _logged([raw[i : i + size] for i in range(0, len(raw), size)])
     usage = body.get("usage") or {}
-    assert observer.model == body.get("model")
-    assert (observer.prompt_tokens, observer.completion_tokens) == (
-        usage.get("prompt_tokens"),
-        usage.get("completion_tokens"),
-    )
+    expected = (body.get("model"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    assert logged == (200, *expected)
 
 
 def test_a_stream_reports_the_usage_of_its_last_event() -> None:
@@ -149,16 +152,12 @@ def test_a_stream_reports_the_usage_of_its_last_event() -> None:
         {"model": "m", "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 5}},
     ]
     chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
-    observer = _observe(chunks, b"text/event-stream")
-    assert (observer.model, observer.prompt_tokens, observer.completion_tokens) == ("m", 2, 5)
+    assert _logged(chunks, b"text/event-stream") == (200, "m", 2, 5)
 
 
 def test_without_the_access_log_the_body_is_not_read() -> None:
-    observer = ResponseObserver(read_tokens=False)
-    observer.on_start({"status": 201, "headers": [(b"content-type", b"application/json")]})
-    observer.on_body(json.dumps(BODIES[0]).encode())
-    observer.finish()
-    assert (observer.status, observer.model, observer.prompt_tokens) == (201, None, None)
+    raw = json.dumps(BODIES[0]).encode()
+    assert _logged([raw], read_tokens=False) == (200, None, None, None)
 
 
 def test_a_disabled_logger_writes_nothing(logger: logging.Logger) -> None:

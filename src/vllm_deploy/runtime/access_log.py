@@ -55,7 +55,8 @@ class ResponseObserver:
     """Watches one response's ASGI messages: status, first byte, model, usage.
 
     Usage: ``on_start(message)`` on ``http.response.start``, ``on_body(chunk)`` per body
-    chunk, ``finish()`` at the end; then read ``status``, ``model``, ``prompt_tokens`` ...
+    chunk; then read ``status`` and ``first_byte_at``, ``model`` and the tokens of a stream
+    (read event by event), and ``take_body()`` for a JSON body's (``model_in``, ``usage_in``).
     ``read_tokens=False`` (no access log) reads the status only.
     """
 
@@ -111,11 +112,6 @@ class ResponseObserver:
         if not chunks or self._size > _JSON_LIMIT:
             return None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def finish(self) -> None:
-        """Reads ``model`` and ``usage`` from a JSON body (once; the body is let go)."""
-        if (raw := self.take_body()) is not None:
-            self.read(raw)
 
     def read(self, raw: bytes) -> None:
         """Takes ``model`` and ``usage`` from a JSON text (a body, or one SSE event's data)."""
@@ -257,11 +253,19 @@ def _values(line: _Line) -> _Values:
     )
 
 
+def _fields(line: _Line) -> dict[str, Any]:
+    """A captured line's fields, in order; ``forwarded_for`` only when a proxy sent one."""
+    fields = _values(line)._asdict()
+    if not fields["forwarded_for"]:
+        del fields["forwarded_for"]
+    return fields
+
+
 class AccessLog:
     """Writes the access lines. Usage: ``log.write(scope, observer, start, end, ...)``.
 
     A line is what ``JsonFormatter`` makes of a record ``request`` whose extra fields are
-    ``fields(...)``. When the access logger's lines reach exactly one handler, a
+    ``_fields(line)``. When the access logger's lines reach exactly one handler, a
     ``StreamHandler`` with ``JsonFormatter`` and no filters (the configuration in
     ``logging.json``, which vLLM loads too through ``VLLM_LOGGING_CONFIG_PATH``), the same
     line, byte for byte, is written to its stream directly, as its ``emit`` would: no
@@ -281,24 +285,6 @@ class AccessLog:
         self._handler: logging.StreamHandler[Any] | None = None  # the waiting lines' handler
         self._lines: Deferred[_Line] = Deferred(self._write_lines, delay_s)
 
-    @staticmethod
-    def fields(
-        scope: Scope,
-        observer: ResponseObserver,
-        start: float,
-        end: float,
-        request_id: str | None,
-        trace_id: str | None,
-        span_id: str | None,
-        forwarded: str | None,
-    ) -> dict[str, Any]:
-        """The line's fields, in order; ``forwarded_for`` only when a proxy sent one."""
-        line = _capture(scope, observer, start, end, request_id, trace_id, span_id, forwarded)
-        fields = _values(line)._asdict()
-        if not fields["forwarded_for"]:
-            del fields["forwarded_for"]
-        return fields
-
     def write(
         self,
         scope: Scope,
@@ -313,11 +299,10 @@ class AccessLog:
         """The request's line; the observer must see no more of the response afterwards."""
         if self._logger.disabled:  # as Logger.handle (dictConfig's disable_existing_loggers)
             return
+        line = _capture(scope, observer, start, end, request_id, trace_id, span_id, forwarded)
         handler = self._direct_handler()
         if handler is None:
-            fields = self.fields(
-                scope, observer, start, end, request_id, trace_id, span_id, forwarded
-            )
+            fields = _fields(line)
             record = self._logger.makeRecord(
                 self._logger.name, logging.INFO, __file__, 0, "request", (), None, extra=fields
             )
@@ -326,9 +311,7 @@ class AccessLog:
         if handler is not self._handler:  # the logging configuration changed
             self._lines.flush()
             self._handler = handler
-        self._lines.add(
-            _capture(scope, observer, start, end, request_id, trace_id, span_id, forwarded)
-        )
+        self._lines.add(line)
 
     def flush(self) -> None:
         """Writes the waiting lines now."""
